@@ -1,0 +1,42 @@
+import type { TokenGrant } from './interface'
+
+/** Bounded in-process LRU with per-entry TTL: the first tier, a few seconds deep. */
+export class MemoryLru {
+  private readonly entries = new Map<string, { grant: TokenGrant; until: number }>()
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(hash: string): TokenGrant | null {
+    const e = this.entries.get(hash)
+    if (!e) return null
+    if (e.until <= this.now()) {
+      this.entries.delete(hash)
+      return null
+    }
+    // Re-insert to mark as most recently used (Map keeps insertion order).
+    this.entries.delete(hash)
+    this.entries.set(hash, e)
+    return e.grant
+  }
+
+  set(hash: string, grant: TokenGrant, ttlMs: number): void {
+    if (ttlMs <= 0) return
+    this.entries.delete(hash)
+    this.entries.set(hash, { grant, until: this.now() + ttlMs })
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value
+      if (oldest !== undefined) this.entries.delete(oldest)
+    }
+  }
+
+  delete(hashes: string[]): void {
+    for (const h of hashes) this.entries.delete(h)
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+}

@@ -1,0 +1,89 @@
+import type { Logger } from '../logger'
+import type { SharedTokenStore, TokenCache, TokenGrant } from './interface'
+import { MemoryLru } from './memory'
+
+export interface TieredOptions {
+  /** How long the in-process tier may answer on its own. Revocations are broadcast, so this only bounds staleness when the shared store is down. */
+  localTtlMs?: number
+  maxLocalEntries?: number
+  now?: () => number
+}
+
+/**
+ * In-process LRU in front of an optional shared store. A shared-store failure is
+ * a miss (the caller falls through to Postgres), never an outage.
+ */
+export async function createTieredCache(shared: SharedTokenStore | null, log: Logger, opts: TieredOptions = {}): Promise<TokenCache> {
+  const localTtlMs = opts.localTtlMs ?? 5_000
+  const local = new MemoryLru(opts.maxLocalEntries ?? 10_000, opts.now)
+  let lastComplaint = 0
+  const complain = (op: string, err: unknown) => {
+    // One line per 10 s at most, so a dead Redis doesn't flood the log.
+    const t = Date.now()
+    if (t - lastComplaint < 10_000) return
+    lastComplaint = t
+    log.warn('token cache unavailable, falling back to the database', { op, cache: shared?.kind, error: String((err as Error)?.message ?? err) })
+  }
+
+  // Invalidations the shared store missed while it was down: retried before it is trusted again.
+  const pending = new Set<string>()
+  const flushPending = async () => {
+    if (!shared || pending.size === 0) return
+    const hashes = [...pending]
+    await shared.delete(hashes)
+    await shared.publishInvalidation(hashes)
+    for (const h of hashes) pending.delete(h)
+  }
+
+  if (shared) {
+    try {
+      await shared.onInvalidation((hashes) => local.delete(hashes))
+    } catch (err) {
+      complain('subscribe', err)
+    }
+  }
+
+  return {
+    kind: shared?.kind ?? 'memory',
+    async get(hash) {
+      const hit = local.get(hash)
+      if (hit || !shared) return hit
+      try {
+        await flushPending()
+        const grant = await shared.get(hash)
+        if (grant) local.set(hash, grant, localTtlMs)
+        return grant
+      } catch (err) {
+        complain('get', err)
+        return null
+      }
+    },
+    async set(hash, grant: TokenGrant, ttlSeconds) {
+      local.set(hash, grant, Math.min(localTtlMs, ttlSeconds * 1000))
+      if (!shared) return
+      try {
+        await flushPending()
+        await shared.set(hash, grant, ttlSeconds)
+      } catch (err) {
+        complain('set', err)
+      }
+    },
+    async invalidate(hashes) {
+      if (hashes.length === 0) return
+      local.delete(hashes)
+      if (!shared) return
+      for (const h of hashes) pending.add(h)
+      try {
+        await flushPending()
+      } catch (err) {
+        complain('invalidate', err)
+      }
+    },
+    async ping() {
+      if (shared) await shared.ping()
+    },
+    async close() {
+      await shared?.close()
+    },
+  }
+}

@@ -1,0 +1,24 @@
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import type * as schema from './schema'
+
+/** Drizzle over either driver (postgres.js or PGlite); services only see this. */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
+
+export interface Database {
+  db: Db
+  kind: 'postgres' | 'pglite'
+  close(): Promise<void>
+}
+
+/** drizzle wraps driver errors; the SQLSTATE sits on the cause. */
+export function pgErrorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } }
+  const code = e?.cause?.code ?? e?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+export function pgConstraint(err: unknown): string | undefined {
+  const e = err as { constraint_name?: unknown; constraint?: unknown; cause?: { constraint_name?: unknown; constraint?: unknown } }
+  const name = e?.cause?.constraint_name ?? e?.cause?.constraint ?? e?.constraint_name ?? e?.constraint
+  return typeof name === 'string' ? name : undefined
+}

@@ -1,0 +1,22 @@
+import { OpenAPIHono } from '@hono/zod-openapi'
+import type { UserRow } from '../db/schema'
+
+export type AppEnv = { Variables: { user: UserRow } }
+
+/**
+ * Every router validates the same way: a failed schema is a 422 whose detail
+ * lists {loc, msg, type} per problem, as the earlier backend's clients expect.
+ */
+export function newRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (result.success) return
+      const detail = result.error.issues.map((issue) => ({
+        loc: [result.target === 'json' ? 'body' : result.target, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+        msg: issue.message,
+        type: issue.code,
+      }))
+      return c.json({ detail }, 422)
+    },
+  })
+}

@@ -1,0 +1,65 @@
+import { z } from '@hono/zod-openapi'
+import { MAX_PASSWORD_BYTES, passwordBytes } from '../crypto/password'
+import type { UserRow } from '../db/schema'
+
+export const ErrorOut = z.object({ detail: z.string() }).openapi('Error')
+
+export const ValidationErrorOut = z
+  .object({
+    detail: z.array(z.object({ loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), type: z.string() })),
+  })
+  .openapi('ValidationError')
+
+export const Password = z
+  .string()
+  .min(8, 'Password must be at least 8 characters')
+  .refine((p) => passwordBytes(p) <= MAX_PASSWORD_BYTES, `Password must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8`)
+  .openapi({ example: 'correct horse battery' })
+
+export const FullName = z.string().max(255).nullable().optional().openapi({ example: 'Ada Lovelace' })
+
+const Timestamp = z.string().openapi({ format: 'date-time', example: '2026-11-29T14:00:00.000Z' })
+
+export const UserOut = z
+  .object({
+    id: z.uuid(),
+    email: z.string(),
+    username: z.string(),
+    full_name: z.string().nullable(),
+    is_active: z.boolean(),
+    is_superuser: z.boolean(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .openapi('User')
+
+/** The only way a user leaves the process: no password hash, ever. */
+export const userOut = (u: UserRow): z.infer<typeof UserOut> => ({
+  id: u.id,
+  email: u.email,
+  username: u.username,
+  full_name: u.fullName,
+  is_active: u.isActive,
+  is_superuser: u.isSuperuser,
+  created_at: u.createdAt.toISOString(),
+  updated_at: u.updatedAt.toISOString(),
+})
+
+export const iso = (d: Date | null) => (d ? d.toISOString() : null)
+export { Timestamp }
+
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  content: { 'application/json': { schema } },
+  required: true,
+})
+
+export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+})
+
+export const errors = {
+  401: jsonResponse(ErrorOut, 'Missing, invalid or expired credentials'),
+  403: jsonResponse(ErrorOut, 'Not authenticated, or inactive user'),
+  422: jsonResponse(ValidationErrorOut, 'Request failed validation'),
+} as const

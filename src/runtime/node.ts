@@ -1,0 +1,33 @@
+import { serve } from '@hono/node-server'
+import { createApp } from '../app'
+import { ConfigError } from '../config'
+import { consoleLogger } from '../logger'
+import { buildNodeDeps, nodeConfig } from './node-deps'
+
+const log = consoleLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'info')
+
+async function main() {
+  const config = await nodeConfig(process.env, log)
+  const deps = await buildNodeDeps(config, log)
+  const { app } = createApp(deps)
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+    log.info('listening', {
+      url: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`,
+      database: deps.database.kind,
+      cache: deps.cache.kind,
+      zenzefi: config.zenzefiTargetUrl,
+    })
+  })
+  const stop = (signal: string) => {
+    log.info('shutting down', { signal })
+    server.close(() => void deps.close().finally(() => process.exit(0)))
+    setTimeout(() => process.exit(0), 10_000).unref()
+  }
+  process.once('SIGINT', () => stop('SIGINT'))
+  process.once('SIGTERM', () => stop('SIGTERM'))
+}
+
+main().catch((err) => {
+  log.error(err instanceof ConfigError ? `configuration error: ${err.message}` : 'failed to start', { error: err })
+  process.exit(1)
+})

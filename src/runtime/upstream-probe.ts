@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import type { Config } from '../config'
+
+/**
+ * HEAD to the Zenzefi host with the same TLS rules the proxy uses: the CA file
+ * when given, the system store otherwise, no verification only when asked.
+ * Any HTTP answer means the host is up.
+ */
+export function createUpstreamProbe(config: Pick<Config, 'zenzefiTargetUrl' | 'zenzefiCaFile' | 'zenzefiTlsInsecure'>) {
+  const target = new URL(config.zenzefiTargetUrl)
+  const ca = config.zenzefiCaFile ? readFileSync(config.zenzefiCaFile) : undefined
+  return () =>
+    new Promise<void>((resolve, reject) => {
+      const options = { method: 'HEAD', timeout: 5_000, ca, rejectUnauthorized: !config.zenzefiTlsInsecure, agent: false as const }
+      const req = (target.protocol === 'https:' ? https : http).request(target, options, (res) => {
+        res.resume()
+        resolve()
+      })
+      req.on('timeout', () => req.destroy(new Error('timed out')))
+      req.on('error', reject)
+      req.end()
+    })
+}

@@ -1,0 +1,156 @@
+import { and, desc, eq, gt, isNull, or } from 'drizzle-orm'
+import type { TokenCache, TokenGrant } from '../cache/interface'
+import { TOKEN_PATTERN, type TokenCipher, generateAccessToken, hashAccessToken } from '../crypto/access-token'
+import type { Db } from '../db/client'
+import { type AccessTokenRow, accessTokens, users } from '../db/schema'
+import { ApiError } from '../http/errors'
+import type { Clock } from './clock'
+
+export const ALLOWED_DURATIONS = [1, 12, 24, 168, 720] as const
+const HOUR_MS = 3_600_000
+// A token not yet used has no expiry; its cache entry is still refreshed hourly.
+const UNACTIVATED_TTL_S = 3_600
+
+export interface TokenView {
+  id: string
+  /** null only if SECRET_KEY changed since purchase (the stored copy can no longer be decrypted). */
+  token: string | null
+  durationHours: number
+  createdAt: Date
+  activatedAt: Date | null
+  expiresAt: Date | null
+  isActive: boolean
+}
+
+export function createTokenService(deps: { db: Db; cache: TokenCache; cipher: TokenCipher; clock: Clock }) {
+  const { db, cache, cipher, clock } = deps
+
+  const isLive = (row: Pick<AccessTokenRow, 'isActive' | 'expiresAt'>, now: Date) =>
+    row.isActive && (row.expiresAt === null || row.expiresAt > now)
+
+  const view = async (row: AccessTokenRow, now: Date): Promise<TokenView> => ({
+    id: row.id,
+    token: await cipher.decrypt(row.tokenCiphertext),
+    durationHours: row.durationHours,
+    createdAt: row.createdAt,
+    activatedAt: row.activatedAt,
+    expiresAt: row.expiresAt,
+    isActive: isLive(row, now),
+  })
+
+  const ttlSeconds = (g: TokenGrant, nowMs: number) =>
+    g.expiresAt === null ? UNACTIVATED_TTL_S : Math.floor((g.expiresAt - nowMs) / 1000)
+
+  /** Postgres, the last tier: a grant only for a live token whose owner is active. */
+  const loadGrant = async (where: ReturnType<typeof eq>): Promise<TokenGrant | null> => {
+    const [row] = await db
+      .select({
+        tokenId: accessTokens.id,
+        userId: accessTokens.userId,
+        durationHours: accessTokens.durationHours,
+        activatedAt: accessTokens.activatedAt,
+        expiresAt: accessTokens.expiresAt,
+      })
+      .from(accessTokens)
+      .innerJoin(users, eq(users.id, accessTokens.userId))
+      .where(and(where, eq(accessTokens.isActive, true), eq(users.isActive, true)))
+      .limit(1)
+    if (!row) return null
+    return { ...row, activatedAt: row.activatedAt?.getTime() ?? null, expiresAt: row.expiresAt?.getTime() ?? null }
+  }
+
+  /** The grant for a presented token through the three tiers, expired or not; null if unknown, revoked or owner inactive. */
+  const lookup = async (token: string): Promise<{ hash: string; grant: TokenGrant } | null> => {
+    if (!TOKEN_PATTERN.test(token)) return null
+    const hash = await hashAccessToken(token)
+    const cached = await cache.get(hash)
+    if (cached) return { hash, grant: cached }
+    const grant = await loadGrant(eq(accessTokens.tokenHash, hash))
+    if (!grant) return null
+    const ttl = ttlSeconds(grant, clock.now().getTime())
+    if (ttl > 0) await cache.set(hash, grant, ttl)
+    return { hash, grant }
+  }
+
+  const expired = (g: TokenGrant, nowMs: number) => g.expiresAt !== null && g.expiresAt <= nowMs
+
+  return {
+    async purchase(userId: string, durationHours: number): Promise<TokenView> {
+      if (!(ALLOWED_DURATIONS as readonly number[]).includes(durationHours)) {
+        throw new ApiError(400, `Invalid duration. Must be one of: [${ALLOWED_DURATIONS.join(', ')}]`)
+      }
+      const token = generateAccessToken()
+      const now = clock.now()
+      const [row] = await db
+        .insert(accessTokens)
+        .values({
+          userId,
+          tokenHash: await hashAccessToken(token),
+          tokenCiphertext: await cipher.encrypt(token),
+          durationHours,
+          createdAt: now,
+        })
+        .returning()
+      return { ...(await view(row!, now)), token }
+    },
+
+    async listForUser(userId: string, activeOnly: boolean): Promise<TokenView[]> {
+      const now = clock.now()
+      const live = and(eq(accessTokens.isActive, true), or(isNull(accessTokens.expiresAt), gt(accessTokens.expiresAt, now)))
+      const rows = await db
+        .select()
+        .from(accessTokens)
+        .where(activeOnly ? and(eq(accessTokens.userId, userId), live) : eq(accessTokens.userId, userId))
+        .orderBy(desc(accessTokens.createdAt), desc(accessTokens.id))
+      return Promise.all(rows.map((r) => view(r, now)))
+    },
+
+    /** Revokes the caller's own token; every tier on every instance forgets it before this resolves. */
+    async revoke(userId: string, tokenId: string): Promise<TokenView> {
+      const now = clock.now()
+      const [row] = await db
+        .update(accessTokens)
+        .set({ isActive: false, revokedAt: now })
+        .where(and(eq(accessTokens.id, tokenId), eq(accessTokens.userId, userId)))
+        .returning()
+      if (!row) throw new ApiError(404, 'Token not found')
+      await cache.invalidate([row.tokenHash])
+      return view(row, now)
+    },
+
+    /**
+     * For proxy requests and WebSocket upgrades: a valid grant, activating the token
+     * on first use. Two first uses racing activate it once; both get the same expiry.
+     */
+    async validateAndActivate(token: string): Promise<TokenGrant | null> {
+      const found = await lookup(token)
+      if (!found) return null
+      const now = clock.now()
+      const { hash, grant } = found
+      if (grant.expiresAt !== null) return expired(grant, now.getTime()) ? null : grant
+      const expiresAt = now.getTime() + grant.durationHours * HOUR_MS
+      const [won] = await db
+        .update(accessTokens)
+        .set({ activatedAt: now, expiresAt: new Date(expiresAt) })
+        .where(and(eq(accessTokens.id, grant.tokenId), isNull(accessTokens.activatedAt), eq(accessTokens.isActive, true)))
+        .returning({ id: accessTokens.id })
+      // Lost the race (or revoked meanwhile): whatever the database now holds is the truth.
+      const fresh = won ? { ...grant, activatedAt: now.getTime(), expiresAt } : await loadGrant(eq(accessTokens.id, grant.tokenId))
+      if (!fresh || expired(fresh, now.getTime())) {
+        await cache.invalidate([hash])
+        return null
+      }
+      await cache.set(hash, fresh, ttlSeconds(fresh, now.getTime()))
+      return fresh
+    },
+
+    /** Read-only check for /status, /authenticate and the ?token= redirect: never starts the clock. */
+    async checkStatus(token: string): Promise<TokenGrant | null> {
+      const found = await lookup(token)
+      if (!found || expired(found.grant, clock.now().getTime())) return null
+      return found.grant
+    },
+  }
+}
+
+export type TokenService = ReturnType<typeof createTokenService>

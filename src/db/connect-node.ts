@@ -13,7 +13,7 @@ import * as schema from './schema'
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url))
 
 // Any fixed number: every instance takes the same lock so two starts never migrate at once.
-const MIGRATION_LOCK = 4_242_001
+export const MIGRATION_LOCK = 4_242_001
 
 /** PostgreSQL when a URL is given, otherwise embedded PGlite in DATA_DIR (or in memory for `memory://`). */
 export async function openDatabase(opts: {

@@ -6,7 +6,7 @@ import type { Accounts } from '../services/accounts'
 import type { Clock } from '../services/clock'
 import { ErrorOut, FullName, Password, UserOut, errors, jsonBody, jsonResponse, userOut } from './schemas'
 
-const RegisterIn = z
+export const RegisterIn = z
   .object({
     email: z.email().max(255).openapi({ example: 'ada@example.com' }),
     username: z.string().trim().min(3).max(50).openapi({ example: 'ada' }),

@@ -8,6 +8,10 @@ import type { TokenCipher } from './crypto/access-token'
 import { createJwtIssuer } from './crypto/jwt'
 import type { PasswordHasher } from './crypto/password'
 import type { Database } from './db/client'
+import { createLiveSessions } from './gateway/live-sessions'
+import { type FetchProxyDeps, createFetchProxy } from './gateway/proxy-fetch'
+import { createProxyPlanner } from './gateway/proxy-plan'
+import { PROXY_PREFIX } from './gateway/public-url'
 import { requireUser } from './http/bearer'
 import { ApiError } from './http/errors'
 import { newRouter } from './http/router'
@@ -15,6 +19,7 @@ import type { Logger } from './logger'
 import { authRoutes } from './routes/auth'
 import { mountDocs } from './routes/docs'
 import { healthRoutes } from './routes/health'
+import { proxyCookieRoutes } from './routes/proxy'
 import { rootRoutes } from './routes/root'
 import { tokenRoutes } from './routes/tokens'
 import { userRoutes } from './routes/users'
@@ -33,6 +38,15 @@ export interface AppDeps {
   log: Logger
   /** Reaches the Zenzefi host (HEAD); the runtime decides how TLS is verified. */
   probeUpstream: Probe['run']
+  /** SHA-256 hex for token lookups; defaults to WebCrypto. */
+  hashToken?: (token: string) => string | Promise<string>
+  /** How proxied requests reach Zenzefi on the fetch path (Workers); the global fetch by default. */
+  fetchUpstream?: (request: Request) => Promise<Response>
+  /** The runtime's HTML rewriting on the fetch path: Workers' built-in HTMLRewriter, or a chunk engine. */
+  rewriteHtml?: FetchProxyDeps['rewriteHtml']
+  htmlEngine?: FetchProxyDeps['htmlEngine']
+  /** True for an Authorization header that carries our own JWT (never forwarded). */
+  isOwnCredential?: (authorization: string) => boolean
 }
 
 /** JSON API bodies are small; anything larger is a client error, not a reason to buffer. */
@@ -41,7 +55,7 @@ const API_BODY_LIMIT = 64 * 1024
 export function createApp(deps: AppDeps) {
   const { config, database, cache, hasher, cipher, clock, log } = deps
   const accounts = createAccounts({ db: database.db, hasher, cache, clock })
-  const tokens = createTokenService({ db: database.db, cache, cipher, clock })
+  const tokens = createTokenService({ db: database.db, cache, cipher, clock, hashToken: deps.hashToken, prepareQueries: database.perRequest !== true })
   const jwt = createJwtIssuer(config.secretKey, config.accessTokenExpireMinutes * 60)
   const health = createHealth({
     clock,
@@ -55,6 +69,20 @@ export function createApp(deps: AppDeps) {
     },
   })
   const auth = requireUser(jwt, accounts, clock)
+  const now = () => clock.now().getTime()
+  const planner = createProxyPlanner({ config, tokens, now })
+  const sessions = createLiveSessions({ cache, now })
+  const fetchProxy = createFetchProxy({
+    planner,
+    sessions,
+    target: config.zenzefiTargetUrl,
+    timeoutMs: config.zenzefiTimeoutSeconds * 1000,
+    fetchUpstream: deps.fetchUpstream ?? ((r) => fetch(r)),
+    isOwnCredential: deps.isOwnCredential,
+    rewriteHtml: deps.rewriteHtml,
+    htmlEngine: deps.htmlEngine,
+    log,
+  })
 
   const app = newRouter()
 
@@ -81,6 +109,10 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1/auth', authRoutes({ accounts, jwt, clock, expiresIn: config.accessTokenExpireMinutes * 60 }))
   app.route('/api/v1/users', userRoutes({ accounts, auth }))
   app.route('/api/v1/tokens', tokenRoutes({ tokens, auth }))
+  app.route('/api/v1/proxy', proxyCookieRoutes({ tokens, config, clock }))
+  // Everything else under the prefix is Zenzefi's. (Node serves this from its lean path before Hono.)
+  app.all(`${PROXY_PREFIX}/*`, (c) => fetchProxy(c.req.raw, c.req.header('cf-connecting-ip') ?? ''))
+  app.all(PROXY_PREFIX, (c) => fetchProxy(c.req.raw, c.req.header('cf-connecting-ip') ?? ''))
   mountDocs(app, config.version)
 
   app.notFound((c) => c.json({ detail: 'Not Found' }, 404))
@@ -95,7 +127,7 @@ export function createApp(deps: AppDeps) {
   })
 
   void accounts.warmUp().catch(() => {})
-  return { app, services: { accounts, tokens, health, jwt } }
+  return { app, services: { accounts, tokens, health, jwt }, gateway: { planner, sessions } }
 }
 
 export type App = ReturnType<typeof createApp>

@@ -30,6 +30,8 @@ export interface TokenCache {
   set(hash: string, grant: TokenGrant, ttlSeconds: number): Promise<void>
   /** Forget these hashes in every tier on every instance before resolving. */
   invalidate(hashes: string[]): Promise<void>
+  /** Called for every invalidation this instance learns of, its own or another instance's (to close open streams). */
+  onInvalidate(listener: (hashes: string[]) => void): void
   ping(): Promise<void>
   close(): Promise<void>
 }

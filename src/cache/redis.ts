@@ -1,8 +1,6 @@
 import { createClient } from 'redis'
-import type { SharedTokenStore, TokenGrant } from './interface'
-
-const KEY = (hash: string) => `zenzefi:token:${hash}`
-const CHANNEL = 'zenzefi:token-invalidate'
+import type { SharedTokenStore } from './interface'
+import { INVALIDATION_CHANNEL, decodeGrant, decodeInvalidation, encodeGrant, encodeInvalidation, expirySeconds, tokenKey } from './keys'
 
 /** Commands past this are a miss: a slow Redis must not slow the proxy more than a database read would. */
 const COMMAND_TIMEOUT_MS = 250
@@ -41,7 +39,7 @@ export async function createRedisStore(url: string): Promise<SharedTokenStore> {
     if (!listener || subscribed || !subscriber.isReady) return
     subscribed = true
     const deliver = listener
-    await subscriber.subscribe(CHANNEL, (message) => deliver(String(message).split(','))).catch(() => {
+    await subscriber.subscribe(INVALIDATION_CHANNEL, (message) => deliver(decodeInvalidation(String(message)))).catch(() => {
       subscribed = false
     })
   }
@@ -51,18 +49,17 @@ export async function createRedisStore(url: string): Promise<SharedTokenStore> {
   return {
     kind: 'redis',
     async get(hash) {
-      const raw = await withTimeout(client.get(KEY(hash)))
-      return raw ? (JSON.parse(String(raw)) as TokenGrant) : null
+      const raw = await withTimeout(client.get(tokenKey(hash)))
+      return decodeGrant(raw === null ? null : String(raw))
     },
     async set(hash, grant, ttlSeconds) {
-      const ttl = Math.max(1, Math.ceil(ttlSeconds))
-      await withTimeout(client.set(KEY(hash), JSON.stringify(grant), { expiration: { type: 'EX', value: ttl } }))
+      await withTimeout(client.set(tokenKey(hash), encodeGrant(grant), { expiration: { type: 'EX', value: expirySeconds(ttlSeconds) } }))
     },
     async delete(hashes) {
-      if (hashes.length) await withTimeout(client.del(hashes.map(KEY)))
+      if (hashes.length) await withTimeout(client.del(hashes.map(tokenKey)))
     },
     async publishInvalidation(hashes) {
-      if (hashes.length) await withTimeout(client.publish(CHANNEL, hashes.join(',')))
+      if (hashes.length) await withTimeout(client.publish(INVALIDATION_CHANNEL, encodeInvalidation(hashes)))
     },
     async onInvalidation(fn) {
       listener = fn

@@ -35,9 +35,15 @@ export async function createTieredCache(shared: SharedTokenStore | null, log: Lo
     for (const h of hashes) pending.delete(h)
   }
 
+  const listeners: ((hashes: string[]) => void)[] = []
+  const forget = (hashes: string[]) => {
+    local.delete(hashes)
+    for (const l of listeners) l(hashes)
+  }
+
   if (shared) {
     try {
-      await shared.onInvalidation((hashes) => local.delete(hashes))
+      await shared.onInvalidation(forget)
     } catch (err) {
       complain('subscribe', err)
     }
@@ -70,7 +76,7 @@ export async function createTieredCache(shared: SharedTokenStore | null, log: Lo
     },
     async invalidate(hashes) {
       if (hashes.length === 0) return
-      local.delete(hashes)
+      forget(hashes)
       if (!shared) return
       for (const h of hashes) pending.add(h)
       try {
@@ -78,6 +84,9 @@ export async function createTieredCache(shared: SharedTokenStore | null, log: Lo
       } catch (err) {
         complain('invalidate', err)
       }
+    },
+    onInvalidate(listener) {
+      listeners.push(listener)
     },
     async ping() {
       if (shared) await shared.ping()

@@ -7,6 +7,8 @@ export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
 export interface Database {
   db: Db
   kind: 'postgres' | 'pglite'
+  /** The client behind `db` is made for each request (Workers): nothing may be prepared ahead. */
+  perRequest?: boolean
   close(): Promise<void>
 }
 

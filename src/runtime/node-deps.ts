@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { AppDeps } from '../app'
 import type { TokenCache } from '../cache/interface'
@@ -9,6 +10,8 @@ import type { Database } from '../db/client'
 import { migrateDatabase, openDatabase } from '../db/connect-node'
 import { type Logger, consoleLogger } from '../logger'
 import { systemClock } from '../services/clock'
+import { createWasmHtmlRewriter } from './html-rewriter-wasm'
+import { ownCredentialCheck } from './own-credential'
 import { createPasswordPool } from './password-pool'
 import { developmentSecretKey } from './secret-key'
 import { createUpstreamProbe } from './upstream-probe'
@@ -51,6 +54,9 @@ export async function buildNodeDeps(
     clock: systemClock,
     log,
     probeUpstream: createUpstreamProbe(config),
+    hashToken: (token) => createHash('sha256').update(token).digest('hex'),
+    isOwnCredential: ownCredentialCheck(config.secretKey),
+    htmlEngine: createWasmHtmlRewriter,
     async close() {
       await Promise.allSettled([cache.close(), hasher.close?.()])
       if (!given) await database.close()

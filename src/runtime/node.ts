@@ -1,16 +1,17 @@
-import { serve } from '@hono/node-server'
 import { createApp } from '../app'
 import { ConfigError } from '../config'
 import { consoleLogger } from '../logger'
 import { buildNodeDeps, nodeConfig } from './node-deps'
+import { createNodeServer } from './node-server'
 
 const log = consoleLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'info')
 
 async function main() {
   const config = await nodeConfig(process.env, log)
   const deps = await buildNodeDeps(config, log)
-  const { app } = createApp(deps)
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+  const server = createNodeServer(deps, createApp(deps))
+  server.listen(config.port, config.host, () => {
+    const info = server.address() as { address: string; port: number }
     log.info('listening', {
       url: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`,
       database: deps.database.kind,
@@ -21,6 +22,7 @@ async function main() {
   const stop = (signal: string) => {
     log.info('shutting down', { signal })
     server.close(() => void deps.close().finally(() => process.exit(0)))
+    server.closeIdleConnections()
     setTimeout(() => process.exit(0), 10_000).unref()
   }
   process.once('SIGINT', () => stop('SIGINT'))

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, or } from 'drizzle-orm'
+import { type SQL, and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { TokenCache, TokenGrant } from '../cache/interface'
 import { TOKEN_PATTERN, type TokenCipher, generateAccessToken, hashAccessToken } from '../crypto/access-token'
 import type { Db } from '../db/client'
@@ -22,8 +22,18 @@ export interface TokenView {
   isActive: boolean
 }
 
-export function createTokenService(deps: { db: Db; cache: TokenCache; cipher: TokenCipher; clock: Clock }) {
+export function createTokenService(deps: {
+  db: Db
+  cache: TokenCache
+  cipher: TokenCipher
+  clock: Clock
+  /** SHA-256 hex of a token; Node passes a synchronous one (WebCrypto's thread hop costs ~10 µs per check). */
+  hashToken?: (token: string) => string | Promise<string>
+  /** false where the database client lives for a single request (Workers). */
+  prepareQueries?: boolean
+}) {
   const { db, cache, cipher, clock } = deps
+  const hashToken = deps.hashToken ?? hashAccessToken
 
   const isLive = (row: Pick<AccessTokenRow, 'isActive' | 'expiresAt'>, now: Date) =>
     row.isActive && (row.expiresAt === null || row.expiresAt > now)
@@ -41,9 +51,11 @@ export function createTokenService(deps: { db: Db; cache: TokenCache; cipher: To
   const ttlSeconds = (g: TokenGrant, nowMs: number) =>
     g.expiresAt === null ? UNACTIVATED_TTL_S : Math.floor((g.expiresAt - nowMs) / 1000)
 
-  /** Postgres, the last tier: a grant only for a live token whose owner is active. */
-  const loadGrant = async (where: ReturnType<typeof eq>): Promise<TokenGrant | null> => {
-    const [row] = await db
+  // The last tier runs on every cache miss, and re-planning the join each time triples its
+  // cost, so it is prepared once — except where the database client lives for one request
+  // only (Workers), where a prepared statement would outlive its connection.
+  const grantQuery = (where: SQL | undefined) =>
+    db
       .select({
         tokenId: accessTokens.id,
         userId: accessTokens.userId,
@@ -55,6 +67,18 @@ export function createTokenService(deps: { db: Db; cache: TokenCache; cipher: To
       .innerJoin(users, eq(users.id, accessTokens.userId))
       .where(and(where, eq(accessTokens.isActive, true), eq(users.isActive, true)))
       .limit(1)
+  type GrantRow = Awaited<ReturnType<typeof grantQuery>>[number]
+  const lookupBy = (column: typeof accessTokens.tokenHash | typeof accessTokens.id, name: string): ((key: string) => Promise<GrantRow[]>) => {
+    if (deps.prepareQueries === false) return (key) => grantQuery(eq(column, key))
+    const prepared = grantQuery(eq(column, sql.placeholder('key'))).prepare(name)
+    return (key) => prepared.execute({ key })
+  }
+  const grantByHash = lookupBy(accessTokens.tokenHash, 'zz_grant_by_hash')
+  const grantById = lookupBy(accessTokens.id, 'zz_grant_by_id')
+
+  /** Postgres, the last tier: a grant only for a live token whose owner is active. */
+  const loadGrant = async (query: typeof grantByHash, key: string): Promise<TokenGrant | null> => {
+    const [row] = await query(key)
     if (!row) return null
     return { ...row, activatedAt: row.activatedAt?.getTime() ?? null, expiresAt: row.expiresAt?.getTime() ?? null }
   }
@@ -62,10 +86,10 @@ export function createTokenService(deps: { db: Db; cache: TokenCache; cipher: To
   /** The grant for a presented token through the three tiers, expired or not; null if unknown, revoked or owner inactive. */
   const lookup = async (token: string): Promise<{ hash: string; grant: TokenGrant } | null> => {
     if (!TOKEN_PATTERN.test(token)) return null
-    const hash = await hashAccessToken(token)
+    const hash = await hashToken(token)
     const cached = await cache.get(hash)
     if (cached) return { hash, grant: cached }
-    const grant = await loadGrant(eq(accessTokens.tokenHash, hash))
+    const grant = await loadGrant(grantByHash, hash)
     if (!grant) return null
     const ttl = ttlSeconds(grant, clock.now().getTime())
     if (ttl > 0) await cache.set(hash, grant, ttl)
@@ -85,7 +109,7 @@ export function createTokenService(deps: { db: Db; cache: TokenCache; cipher: To
         .insert(accessTokens)
         .values({
           userId,
-          tokenHash: await hashAccessToken(token),
+          tokenHash: await hashToken(token),
           tokenCiphertext: await cipher.encrypt(token),
           durationHours,
           createdAt: now,
@@ -122,27 +146,10 @@ export function createTokenService(deps: { db: Db; cache: TokenCache; cipher: To
      * For proxy requests and WebSocket upgrades: a valid grant, activating the token
      * on first use. Two first uses racing activate it once; both get the same expiry.
      */
-    async validateAndActivate(token: string): Promise<TokenGrant | null> {
-      const found = await lookup(token)
-      if (!found) return null
-      const now = clock.now()
-      const { hash, grant } = found
-      if (grant.expiresAt !== null) return expired(grant, now.getTime()) ? null : grant
-      const expiresAt = now.getTime() + grant.durationHours * HOUR_MS
-      const [won] = await db
-        .update(accessTokens)
-        .set({ activatedAt: now, expiresAt: new Date(expiresAt) })
-        .where(and(eq(accessTokens.id, grant.tokenId), isNull(accessTokens.activatedAt), eq(accessTokens.isActive, true)))
-        .returning({ id: accessTokens.id })
-      // Lost the race (or revoked meanwhile): whatever the database now holds is the truth.
-      const fresh = won ? { ...grant, activatedAt: now.getTime(), expiresAt } : await loadGrant(eq(accessTokens.id, grant.tokenId))
-      if (!fresh || expired(fresh, now.getTime())) {
-        await cache.invalidate([hash])
-        return null
-      }
-      await cache.set(hash, fresh, ttlSeconds(fresh, now.getTime()))
-      return fresh
-    },
+    validateAndActivate: async (token: string): Promise<TokenGrant | null> => (await authorize(token))?.grant ?? null,
+
+    /** validateAndActivate, also giving the token's hash (what invalidations name) for closing its open streams. */
+    authorize,
 
     /** Read-only check for /status, /authenticate and the ?token= redirect: never starts the clock. */
     async checkStatus(token: string): Promise<TokenGrant | null> {
@@ -150,6 +157,28 @@ export function createTokenService(deps: { db: Db; cache: TokenCache; cipher: To
       if (!found || expired(found.grant, clock.now().getTime())) return null
       return found.grant
     },
+  }
+
+  async function authorize(token: string): Promise<{ hash: string; grant: TokenGrant } | null> {
+      const found = await lookup(token)
+      if (!found) return null
+      const now = clock.now()
+      const { hash, grant } = found
+      if (grant.expiresAt !== null) return expired(grant, now.getTime()) ? null : found
+      const expiresAt = now.getTime() + grant.durationHours * HOUR_MS
+      const [won] = await db
+        .update(accessTokens)
+        .set({ activatedAt: now, expiresAt: new Date(expiresAt) })
+        .where(and(eq(accessTokens.id, grant.tokenId), isNull(accessTokens.activatedAt), eq(accessTokens.isActive, true)))
+        .returning({ id: accessTokens.id })
+      // Lost the race (or revoked meanwhile): whatever the database now holds is the truth.
+      const fresh = won ? { ...grant, activatedAt: now.getTime(), expiresAt } : await loadGrant(grantById, grant.tokenId)
+      if (!fresh || expired(fresh, now.getTime())) {
+        await cache.invalidate([hash])
+        return null
+      }
+      await cache.set(hash, fresh, ttlSeconds(fresh, now.getTime()))
+      return { hash, grant: fresh }
   }
 }
 

@@ -1,7 +1,8 @@
 import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashAccessToken } from '../../src/crypto/access-token'
-import { type TestApp, type TestDatabase, purchase, signUp, startApp, testClock, testDatabase } from '../support/harness'
+import { type TestDatabase, purchase, signUp, startApp, testDatabase } from '../support/harness'
+import { type Gateway, type Upstream, customer, startGateway, startUpstream } from '../support/gateway'
 import { startRedisServer } from '../support/redis-server'
 import { services } from '../support/services'
 import { startTcpProxy } from '../support/tcp-proxy'
@@ -29,59 +30,59 @@ afterAll(async () => {
 })
 
 describe.skipIf(!redisUrl)('two instances on one database and one Redis', () => {
-  let a: TestApp
-  let b: TestApp
+  // Real servers: "the next request" reaches B over a socket, as it would from a client.
+  let up: Upstream
+  let a: Gateway
+  let b: Gateway
   beforeAll(async () => {
-    const clock = testClock()
-    a = await startApp({ database: db, clock })
-    b = await startApp({ database: db, clock })
+    up = await startUpstream()
+    up.on((_req, res) => res.end('ok'))
+    a = await startGateway({ database: db, upstream: up })
+    b = await startGateway({ database: db, upstream: up })
   })
   afterAll(async () => {
     await a?.close()
     await b?.close()
+    await up?.close()
   })
+  const viaB = (token: string) => fetch(`${b.url}/api/v1/proxy/x`, { headers: { 'x-access-token': token } }).then((r) => r.status)
 
   it('a revoke on one instance is refused by the other on its very next request', async () => {
-    const { jwt } = await signUp(a)
-    const token = await purchase(a, jwt)
-    expect(await b.services.tokens.validateAndActivate(token.token)).not.toBeNull()
-    expect(await b.services.tokens.validateAndActivate(token.token)).not.toBeNull() // B's in-process tier now holds it
-    const res = await a.request(`/api/v1/tokens/${token.id}`, { method: 'DELETE', bearer: jwt })
+    const { token, tokenId, jwt } = await customer(a.t)
+    expect(await viaB(token)).toBe(200)
+    expect(await viaB(token)).toBe(200) // B's in-process tier now holds it
+    const res = await a.t.request(`/api/v1/tokens/${tokenId}`, { method: 'DELETE', bearer: jwt })
     expect(res.status).toBe(200)
-    expect(await b.services.tokens.validateAndActivate(token.token)).toBeNull()
-    expect(await b.services.tokens.checkStatus(token.token)).toBeNull()
+    expect(await viaB(token)).toBe(401)
   })
 
   it('deactivating a user on one instance refuses their tokens on the other at once', async () => {
-    const { user, jwt } = await signUp(a)
-    const token = await purchase(a, jwt)
-    await b.services.tokens.validateAndActivate(token.token)
-    await a.services.accounts.setActive(user.id, false)
-    expect(await b.services.tokens.validateAndActivate(token.token)).toBeNull()
+    const { token, user } = await customer(a.t)
+    expect(await viaB(token)).toBe(200)
+    await a.t.services.accounts.setActive(user.id, false)
+    expect(await viaB(token)).toBe(401)
   })
 
   it('activation on one instance is seen by the other: one expiry for both', async () => {
-    const { jwt } = await signUp(a)
-    const token = await purchase(a, jwt, 12)
-    expect(await b.services.tokens.checkStatus(token.token)).toMatchObject({ activatedAt: null })
-    const first = await a.services.tokens.validateAndActivate(token.token)
-    const second = await b.services.tokens.validateAndActivate(token.token)
+    const { token } = await customer(a.t, 12)
+    expect(await b.t.services.tokens.checkStatus(token)).toMatchObject({ activatedAt: null })
+    const first = await a.t.services.tokens.validateAndActivate(token)
+    const second = await b.t.services.tokens.validateAndActivate(token)
     expect(second!.expiresAt).toBe(first!.expiresAt)
   })
 
   it('keeps the grant in Redis under its hash with a TTL of the time left', async () => {
-    const { jwt } = await signUp(a)
-    const token = await purchase(a, jwt, 1)
-    await a.services.tokens.validateAndActivate(token.token)
+    const { token } = await customer(a.t, 1)
+    await a.t.services.tokens.validateAndActivate(token)
     const redis = createClient({ url: redisUrl! })
     await redis.connect()
     try {
-      const key = `zenzefi:token:${await hashAccessToken(token.token)}`
+      const key = `zenzefi:token:${await hashAccessToken(token)}`
       const ttl = await redis.ttl(key)
       expect(ttl).toBeGreaterThan(3590)
       expect(ttl).toBeLessThanOrEqual(3600)
-      expect(await redis.get(key)).not.toContain(token.token)
-      expect(await redis.keys(`*${token.token}*`)).toEqual([])
+      expect(await redis.get(key)).not.toContain(token)
+      expect(await redis.keys(`*${token}*`)).toEqual([])
     } finally {
       await redis.close()
     }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
 import { inject } from 'vitest'
 import { type App, createApp } from '../../src/app'
+import type { TokenCache } from '../../src/cache/interface'
 import { type Env, loadConfig } from '../../src/config'
 import type { Database } from '../../src/db/client'
 import { migrateDatabase, openDatabase } from '../../src/db/connect-node'
@@ -67,6 +68,7 @@ export async function testDatabase(): Promise<TestDatabase> {
 export interface TestApp {
   app: App['app']
   services: App['services']
+  gateway: App['gateway']
   deps: Awaited<ReturnType<typeof buildNodeDeps>>
   clock: TestClock
   /** Every log line the app wrote, to check nothing secret is in them. */
@@ -80,8 +82,15 @@ export interface TestApp {
  * Redis when REDIS_URL is set) on a test database. bcrypt runs at cost 4 here
  * for speed except where a test asks for the production cost.
  */
-export async function startApp(opts: { database: TestDatabase; env?: Env; clock?: TestClock; redisUrl?: string | null }): Promise<TestApp> {
-  const redisUrl = opts.redisUrl === undefined ? process.env.REDIS_URL : opts.redisUrl
+export async function startApp(opts: {
+  database: TestDatabase
+  env?: Env
+  clock?: TestClock
+  redisUrl?: string | null
+  /** Use this token cache (e.g. one over another runtime's shared store) instead of the Node wiring's; the app closes it. */
+  cache?: TokenCache
+}): Promise<TestApp> {
+  const redisUrl = opts.cache ? null : opts.redisUrl === undefined ? process.env.REDIS_URL : opts.redisUrl
   const config = loadConfig(
     {
       NODE_ENV: 'test',
@@ -97,12 +106,22 @@ export async function startApp(opts: { database: TestDatabase; env?: Env; clock?
   const logs: string[] = []
   const log = createLogger((line) => logs.push(line), 'debug')
   const deps = await buildNodeDeps(config, log, { database: opts.database })
+  if (opts.cache) {
+    const own = deps.close
+    const given = opts.cache
+    deps.cache = given
+    deps.close = async () => {
+      await own()
+      await given.close()
+    }
+  }
   const clock = opts.clock ?? testClock()
   deps.clock = clock
-  const { app, services } = createApp(deps)
+  const { app, services, gateway } = createApp(deps)
   return {
     app,
     services,
+    gateway,
     deps,
     clock,
     logs,

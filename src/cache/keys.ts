@@ -1,0 +1,22 @@
+// The shared store's wire format, in one place for every client of it (node-redis
+// on Node, Upstash REST on Workers): both runtimes read and write the same Redis,
+// so key names, the invalidation channel and the value encoding must never differ.
+import type { TokenGrant } from './interface'
+
+/** A grant lives under the token's SHA-256 hash, never the token itself. */
+export const tokenKey = (hash: string): string => `zenzefi:token:${hash}`
+
+/** Pub/sub channel carrying invalidations; the message is the hashes joined by commas (hex hashes contain none). */
+export const INVALIDATION_CHANNEL = 'zenzefi:token-invalidate'
+
+export const encodeInvalidation = (hashes: string[]): string => hashes.join(',')
+
+export const decodeInvalidation = (message: string): string[] => message.split(',').filter(Boolean)
+
+export const encodeGrant = (grant: TokenGrant): string => JSON.stringify(grant)
+
+/** A missing key is null; a value that isn't JSON throws (the tiered cache treats that as a miss). */
+export const decodeGrant = (raw: string | null | undefined): TokenGrant | null => (raw ? (JSON.parse(raw) as TokenGrant) : null)
+
+/** Redis EX takes whole seconds ≥ 1: round up, so a sub-second TTL is never 0 (which SET rejects). */
+export const expirySeconds = (ttlSeconds: number): number => Math.max(1, Math.ceil(ttlSeconds))

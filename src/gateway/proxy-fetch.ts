@@ -1,0 +1,108 @@
+// Proxied HTTP over Web-standard fetch: the Workers path (and any runtime
+// without the Node fast path). Same planner, header rules and rewriters as Node.
+
+import type { HeaderPair } from './headers'
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers'
+import type { LiveSessions } from './live-sessions'
+import type { ProxyPlanner } from './proxy-plan'
+import { PROXY_PREFIX, type UrlMapper } from './public-url'
+import { type HtmlEngine, bodyKind, isIdentity, rewriterFor, toTransformStream } from './rewriter'
+
+export interface FetchProxyDeps {
+  planner: ProxyPlanner
+  sessions: LiveSessions
+  target: string
+  timeoutMs: number
+  fetchUpstream: (request: Request) => Promise<Response>
+  isOwnCredential?: (authorization: string) => boolean
+  /** The runtime's stream HTML rewriter (the Workers built-in HTMLRewriter)... */
+  rewriteHtml?: (body: ReadableStream<Uint8Array>, mapper: UrlMapper) => ReadableStream<Uint8Array>
+  /** ...or a chunk HTML engine (html-rewriter-wasm). With neither, HTML passes through. */
+  htmlEngine?: HtmlEngine
+  log: { info(msg: string, fields?: Record<string, unknown>): void; error(msg: string, fields?: Record<string, unknown>): void }
+}
+
+const json = (status: number, detail: string) =>
+  new Response(JSON.stringify({ detail }), { status, headers: { 'content-type': 'application/json' } })
+
+const BODYLESS = new Set([101, 204, 205, 304])
+
+export function createFetchProxy(deps: FetchProxyDeps) {
+  const target = new URL(deps.target)
+  const basePath = target.pathname.replace(/\/+$/, '')
+
+  return async function handle(request: Request, clientIp: string): Promise<Response> {
+    const url = new URL(request.url)
+    const path = url.pathname.slice(PROXY_PREFIX.length) || '/'
+    const method = request.method
+    const outcome = await deps.planner.plan({ method, path, search: url.search, header: (n) => request.headers.get(n) })
+    if (outcome.kind === 'reply') {
+      const headers = new Headers()
+      for (let i = 0; i < outcome.headers.length; i += 2) headers.append(outcome.headers[i]!, outcome.headers[i + 1]!)
+      return new Response(outcome.body || null, { status: outcome.status, headers })
+    }
+
+    const headers = upstreamRequestHeaders([...request.headers] as HeaderPair[], {
+      upstreamHost: target.host,
+      clientIp,
+      proto: url.protocol === 'https:' ? 'https' : 'http',
+      clientHost: request.headers.get('host'),
+      userId: outcome.grant.userId,
+      tokenId: outcome.grant.tokenId,
+      isOwnCredential: deps.isOwnCredential,
+    })
+    const abort = new AbortController()
+    const timer = setTimeout(() => abort.abort(new Error('timeout')), deps.timeoutMs)
+    const unregister = deps.sessions.register(outcome.hash, outcome.grant.expiresAt, () => abort.abort(new Error('token no longer valid')))
+    request.signal?.addEventListener('abort', () => abort.abort(request.signal.reason))
+    let upstream: Response
+    try {
+      const hasBody = method !== 'GET' && method !== 'HEAD'
+      upstream = await deps.fetchUpstream(
+        new Request(`${target.origin}${basePath}${path}${url.search}`, {
+          method,
+          headers,
+          body: hasBody ? request.body : null,
+          redirect: 'manual',
+          signal: abort.signal,
+          // Streams the request body (required by fetch for a stream body).
+          ...(hasBody ? { duplex: 'half' } : {}),
+        } as RequestInit),
+      )
+    } catch (err) {
+      unregister()
+      const timedOut = abort.signal.aborted && String((abort.signal.reason as Error)?.message) === 'timeout'
+      deps.log.error('upstream request failed', { method, path: url.pathname, status: timedOut ? 504 : 502, error: String((err as Error)?.message ?? err) })
+      return timedOut ? json(504, 'Gateway Timeout: Zenzefi server did not respond') : json(502, 'Bad Gateway: Unable to reach Zenzefi server')
+    } finally {
+      clearTimeout(timer)
+    }
+
+    // fetch hands us the body already decoded, so its encoding and length no longer describe it.
+    const encoded = upstream.headers.has('content-encoding')
+    const bodyless = method === 'HEAD' || BODYLESS.has(upstream.status) || upstream.body === null
+    const contentType = upstream.headers.get('content-type')
+    const builtInHtml = !bodyless && deps.rewriteHtml !== undefined && bodyKind(contentType) === 'html' && !isIdentity(outcome.mapper)
+    const rewriter = bodyless || builtInHtml ? null : rewriterFor(contentType, outcome.mapper, deps.htmlEngine ?? null)
+    const pairs: HeaderPair[] = []
+    for (const [name, value] of upstream.headers) if (name !== 'set-cookie') pairs.push([name, value])
+    for (const cookie of upstream.headers.getSetCookie()) pairs.push(['set-cookie', cookie])
+    const flat = downstreamResponseHeaders(pairs, { mapper: outcome.mapper, rewriting: rewriter !== null || builtInHtml || encoded, corsOrigin: outcome.corsOrigin })
+    const out = new Headers()
+    for (let i = 0; i < flat.length; i += 2) out.append(flat[i]!, flat[i + 1]!)
+
+    let body: ReadableStream<Uint8Array> | null = bodyless ? null : upstream.body
+    if (body && builtInHtml) body = deps.rewriteHtml!(body, outcome.mapper)
+    else if (body && rewriter) body = body.pipeThrough(toTransformStream(rewriter))
+    if (body) {
+      // Stop tracking once the body has been consumed or cancelled.
+      body = body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          flush: () => unregister(),
+        }),
+      )
+    } else unregister()
+    deps.log.info('proxy', { method, path: url.pathname, status: upstream.status })
+    return new Response(body, { status: upstream.status, headers: out })
+  }
+}

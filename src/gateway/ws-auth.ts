@@ -1,0 +1,30 @@
+// Rules every WebSocket relay applies before an upgrade, whatever the runtime.
+
+import type { Config } from '../config'
+import type { CloseReason } from './live-sessions'
+import { tokenParam } from './proxy-plan'
+import { type TokenSource, tokenFromRequest } from './token-source'
+
+export const ORIGIN_NOT_ALLOWED = 'Origin not allowed'
+export const BAD_GATEWAY = 'Bad Gateway: Unable to reach Zenzefi server'
+export const GATEWAY_TIMEOUT = 'Gateway Timeout: Zenzefi server did not respond'
+/** Policy violation: what a client sees when its token stops being valid mid-connection. */
+export const CLOSE_POLICY = 1008
+export const CLOSE_REASONS: Record<CloseReason, string> = { revoked: 'Token revoked', expired: 'Token expired' }
+
+/** WebSocket upgrades: `?token=`, then the cookie, then X-Access-Token. */
+export function upgradeToken(search: string, header: (name: string) => string | null | undefined): { token: string; source: TokenSource } | null {
+  const query = tokenParam(search)
+  if (query) return { token: query, source: 'query' }
+  return tokenFromRequest(header)
+}
+
+/**
+ * Origins a cookie-authenticated upgrade may come from: CORS_ORIGINS and our own
+ * (BACKEND_URL). Browsers attach cookies to cross-site WebSocket handshakes, so
+ * without this any page could open a socket with the visitor's token.
+ */
+export function originPolicy(config: Pick<Config, 'corsOrigins' | 'backendUrl'>): (origin: string | null | undefined) => boolean {
+  const allowed = new Set([...config.corsOrigins, new URL(config.backendUrl).origin])
+  return (origin) => typeof origin === 'string' && allowed.has(origin)
+}

@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import https from 'node:https'
+import { pipeline } from 'node:stream'
+import zlib from 'node:zlib'
+import type { Config } from '../config'
+import { type HeaderPair, decodableEncoding, downstreamResponseHeaders, upstreamRequestHeaders } from '../gateway/headers'
+import type { LiveSessions } from '../gateway/live-sessions'
+import type { ProxyPlanner } from '../gateway/proxy-plan'
+import { PROXY_PREFIX } from '../gateway/public-url'
+import { rewriterFor } from './html-rewriter-wasm'
+import type { Logger } from '../logger'
+import { rewriteTransform } from './node-rewrite-stream'
+
+/** rawHeaders [k, v, k, v] → pairs, without copying values. */
+export function pairsOf(raw: string[]): HeaderPair[] {
+  const out: HeaderPair[] = new Array(raw.length >> 1)
+  for (let i = 0; i < raw.length; i += 2) out[i >> 1] = [raw[i]!, raw[i + 1]!]
+  return out
+}
+
+export function upstreamAgent(config: Pick<Config, 'zenzefiTargetUrl' | 'zenzefiCaFile' | 'zenzefiTlsInsecure'>) {
+  const secure = new URL(config.zenzefiTargetUrl).protocol === 'https:'
+  // Keep-alive to the upstream: a new TLS handshake per request would cost more than everything else on the path.
+  const common = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' as const }
+  return secure
+    ? new https.Agent({
+        ...common,
+        ca: config.zenzefiCaFile ? readFileSync(config.zenzefiCaFile) : undefined,
+        rejectUnauthorized: !config.zenzefiTlsInsecure,
+      })
+    : new http.Agent(common)
+}
+
+const TLS_TRUST_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_UNTRUSTED',
+])
+
+/** A short, safe reason for the 502 body; the log gets the detail. */
+function failureReason(err: NodeJS.ErrnoException): string {
+  if (err.code && TLS_TRUST_CODES.has(err.code)) return 'upstream certificate not trusted'
+  if (err.code === 'ECONNREFUSED') return 'connection refused'
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return 'host not found'
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return 'connection reset'
+  if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return 'host unreachable'
+  return 'upstream error'
+}
+
+function sendJson(res: ServerResponse, status: number, detail: string) {
+  if (res.headersSent) return void res.destroy()
+  const body = JSON.stringify({ detail })
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
+}
+
+const BODYLESS_STATUS = new Set([204, 304])
+
+/**
+ * The Node fast path for proxied HTTP: node:http in, node:http(s) out with a
+ * keep-alive agent, bodies piped with backpressure. The decisions (auth, headers,
+ * URL mapping, rewriting) are the shared gateway code's.
+ */
+export function createNodeProxy(deps: {
+  config: Config
+  planner: ProxyPlanner
+  sessions: LiveSessions
+  log: Logger
+  isOwnCredential: (authorization: string) => boolean
+}) {
+  const { config, planner, sessions, log } = deps
+  const target = new URL(config.zenzefiTargetUrl)
+  const transport = target.protocol === 'https:' ? https : http
+  const agent = upstreamAgent(config)
+  const timeoutMs = config.zenzefiTimeoutSeconds * 1000
+  const basePath = target.pathname.replace(/\/+$/, '')
+
+  return {
+    agent,
+    async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      const started = performance.now()
+      const rawUrl = req.url ?? '/'
+      const q = rawUrl.indexOf('?')
+      const fullPath = q === -1 ? rawUrl : rawUrl.slice(0, q)
+      const search = q === -1 ? '' : rawUrl.slice(q)
+      const path = fullPath.slice(PROXY_PREFIX.length) || '/'
+      const method = req.method ?? 'GET'
+      const logLine = (status: number, extra?: Record<string, unknown>) =>
+        log.info('proxy', { method, path: fullPath, status, ms: Math.round((performance.now() - started) * 10) / 10, ...extra })
+
+      const outcome = await planner.plan({ method, path, search, header: (n) => req.headers[n] as string | undefined })
+      if (outcome.kind === 'reply') {
+        req.resume()
+        res.writeHead(outcome.status, outcome.headers).end(outcome.body)
+        logLine(outcome.status)
+        return
+      }
+
+      const headers = upstreamRequestHeaders(pairsOf(req.rawHeaders), {
+        upstreamHost: target.host,
+        clientIp: req.socket.remoteAddress ?? '',
+        proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+        clientHost: req.headers.host ?? null,
+        userId: outcome.grant.userId,
+        tokenId: outcome.grant.tokenId,
+        isOwnCredential: deps.isOwnCredential,
+      })
+      const upReq = transport.request({
+        agent,
+        protocol: target.protocol,
+        hostname: target.hostname,
+        port: target.port,
+        method,
+        path: basePath + path + search,
+        headers,
+      })
+      let timedOut = false
+      const timer = setTimeout(() => {
+        timedOut = true
+        upReq.destroy(new Error('response header timeout'))
+      }, timeoutMs)
+      const unregister = sessions.register(outcome.hash, outcome.grant.expiresAt, () => {
+        upReq.destroy()
+        res.destroy()
+      })
+      // The client went away (or its stream was closed on revocation): stop the upstream work too.
+      res.on('close', () => {
+        clearTimeout(timer)
+        unregister()
+        if (!res.writableFinished) upReq.destroy()
+      })
+
+      upReq.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer)
+        if (res.headersSent || res.destroyed) return void res.destroy()
+        if (timedOut) {
+          sendJson(res, 504, 'Gateway Timeout: Zenzefi server did not respond')
+          logLine(504, { error: `no response headers within ${config.zenzefiTimeoutSeconds} s (ZENZEFI_TIMEOUT_SECONDS)` })
+          return
+        }
+        const reason = failureReason(err)
+        sendJson(res, 502, `Bad Gateway: Unable to reach Zenzefi server (${reason})`)
+        const fix =
+          reason === 'upstream certificate not trusted'
+            ? 'set ZENZEFI_CA_FILE to the PEM of the CA that signed the Zenzefi certificate (or ZENZEFI_TLS_INSECURE=true to skip verification)'
+            : undefined
+        log.error('upstream request failed', { method, path: fullPath, status: 502, code: err.code, error: err.message, fix })
+      })
+
+      upReq.on('response', (upRes) => {
+        clearTimeout(timer)
+        const status = upRes.statusCode ?? 502
+        const bodyless = method === 'HEAD' || BODYLESS_STATUS.has(status)
+        const encoding = decodableEncoding(upRes.headers['content-encoding'])
+        const rewriter = bodyless || encoding === null ? null : rewriterFor(upRes.headers['content-type'] ?? null, outcome.mapper)
+        res.writeHead(
+          status,
+          downstreamResponseHeaders(pairsOf(upRes.rawHeaders), { mapper: outcome.mapper, rewriting: rewriter !== null, corsOrigin: outcome.corsOrigin }),
+        )
+        const done = (err?: NodeJS.ErrnoException | null) => {
+          if (err && !res.destroyed) res.destroy()
+          logLine(status, err ? { error: 'stream aborted' } : undefined)
+        }
+        if (!rewriter) return void pipeline(upRes, res, done)
+        const decoder =
+          encoding === 'gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : encoding === 'br' ? zlib.createBrotliDecompress() : null
+        if (decoder) pipeline(upRes, decoder, rewriteTransform(rewriter), res, done)
+        else pipeline(upRes, rewriteTransform(rewriter), res, done)
+      })
+
+      // Streaming upload: the upstream sees bytes as they arrive, at the pace it reads them.
+      // pipe(), not pipeline(): a failed upstream must not destroy the client socket we still answer on.
+      req.pipe(upReq)
+      req.on('error', () => upReq.destroy())
+    },
+  }
+}
+
+export type NodeProxy = ReturnType<typeof createNodeProxy>

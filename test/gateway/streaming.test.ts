@@ -1,0 +1,139 @@
+import { request } from 'node:http'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Gateway, type Upstream, customer, startGateway, startUpstream } from '../support/gateway'
+import { type TestDatabase, testDatabase } from '../support/harness'
+
+let db: TestDatabase
+let up: Upstream
+let gw: Gateway
+beforeAll(async () => {
+  db = await testDatabase()
+  up = await startUpstream()
+  gw = await startGateway({ database: db, upstream: up })
+})
+afterAll(async () => {
+  await gw?.close()
+  await up?.close()
+  await db?.drop()
+})
+
+const MB = 1024 * 1024
+
+/** Writes `total` bytes from one reused buffer, honouring backpressure. */
+function writeBytes(res: NodeJS.WritableStream, total: number, chunk = Buffer.alloc(64 * 1024, 0x61)) {
+  let sent = 0
+  const pump = () => {
+    while (sent < total) {
+      const n = Math.min(chunk.length, total - sent)
+      sent += n
+      if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump)
+    }
+    res.end()
+  }
+  pump()
+}
+
+describe('streaming', () => {
+  it('a 300 MB download streams through with the process RSS growing < 100 MB', async () => {
+    const { token } = await customer(gw.t)
+    const size = 300 * MB
+    up.on((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) })
+      writeBytes(res, size)
+    })
+    global.gc?.()
+    const before = process.memoryUsage().rss
+    let peak = before
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20)
+    const res = await fetch(`${gw.url}/api/v1/proxy/big.bin`, { headers: { 'x-access-token': token } })
+    let received = 0
+    const reader = res.body!.getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      received += value.byteLength
+    }
+    clearInterval(sampler)
+    const growth = (peak - before) / MB
+    console.log(`300 MB through the gateway: RSS before ${(before / MB).toFixed(0)} MB, peak growth ${growth.toFixed(1)} MB`)
+    expect(received).toBe(size)
+    expect(growth).toBeLessThan(100)
+  }, 120_000)
+
+  it('an upload streams: the upstream sees the first bytes before the client has sent the rest', async () => {
+    const { token } = await customer(gw.t)
+    let firstSeen!: () => void
+    const upstreamGotFirst = new Promise<void>((r) => (firstSeen = r))
+    let total = 0
+    up.on((req, res) => {
+      req.once('data', () => firstSeen())
+      req.on('data', (c: Buffer) => (total += c.length))
+      req.on('end', () => res.end(String(total)))
+    })
+    const answer = new Promise<string>((resolve, reject) => {
+      const req = request(`${gw.url}/api/v1/proxy/upload`, { method: 'POST', headers: { 'x-access-token': token, 'x-test-stream': '1', 'content-type': 'application/octet-stream' } }, (res) => {
+        let body = ''
+        res.on('data', (c) => (body += c))
+        res.on('end', () => resolve(body))
+      })
+      req.on('error', reject)
+      req.write(Buffer.alloc(1024, 1))
+      // The rest is sent only once the upstream has seen the start: a buffering gateway would deadlock here.
+      upstreamGotFirst.then(() => {
+        req.write(Buffer.alloc(4 * MB, 2))
+        req.end()
+      })
+    })
+    await expect(upstreamGotFirst).resolves.toBeUndefined()
+    expect(await answer).toBe(String(1024 + 4 * MB))
+  })
+
+  it('a client that disconnects aborts the upstream request', async () => {
+    const { token } = await customer(gw.t)
+    let upstreamClosed!: () => void
+    const closed = new Promise<void>((r) => (upstreamClosed = r))
+    up.on((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      res.write(Buffer.alloc(1024))
+      res.on('close', () => upstreamClosed())
+    })
+    const ac = new AbortController()
+    const res = await fetch(`${gw.url}/api/v1/proxy/slow`, { headers: { 'x-access-token': token }, signal: ac.signal })
+    await res.body!.getReader().read()
+    ac.abort()
+    await closed
+  })
+
+  it('an in-flight download is cut within 2 s when its token is revoked', async () => {
+    const { token, tokenId, jwt } = await customer(gw.t)
+    up.on((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      const t = setInterval(() => res.write(Buffer.alloc(1024)), 20)
+      res.on('close', () => clearInterval(t))
+    })
+    const res = await fetch(`${gw.url}/api/v1/proxy/forever`, { headers: { 'x-access-token': token } })
+    const reader = res.body!.getReader()
+    await reader.read()
+    const revokedAt = Date.now()
+    await gw.t.request(`/api/v1/tokens/${tokenId}`, { method: 'DELETE', bearer: jwt })
+    await expect((async () => { for (;;) if ((await reader.read()).done) return })()).rejects.toThrow()
+    expect(Date.now() - revokedAt).toBeLessThan(2000)
+  })
+
+  it('an in-flight download is cut within 2 s once its token expires', async () => {
+    const { token } = await customer(gw.t, 1)
+    up.on((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      const t = setInterval(() => res.write(Buffer.alloc(1024)), 20)
+      res.on('close', () => clearInterval(t))
+    })
+    const res = await fetch(`${gw.url}/api/v1/proxy/forever`, { headers: { 'x-access-token': token } })
+    const reader = res.body!.getReader()
+    await reader.read()
+    gw.t.clock.advance(3_600_000)
+    const expiredAt = Date.now()
+    await expect((async () => { for (;;) if ((await reader.read()).done) return })()).rejects.toThrow()
+    expect(Date.now() - expiredAt).toBeLessThan(2000)
+    expect(gw.server.sessions.size).toBe(0)
+  })
+})

@@ -6,6 +6,7 @@ import type { TokenCache } from './cache/interface'
 import type { Config } from './config'
 import type { TokenCipher } from './crypto/access-token'
 import { createJwtIssuer } from './crypto/jwt'
+import { webOwnCredentialCheck } from './crypto/own-credential'
 import type { PasswordHasher } from './crypto/password'
 import type { Database } from './db/client'
 import { createLiveSessions } from './gateway/live-sessions'
@@ -78,7 +79,8 @@ export function createApp(deps: AppDeps) {
     target: config.zenzefiTargetUrl,
     timeoutMs: config.zenzefiTimeoutSeconds * 1000,
     fetchUpstream: deps.fetchUpstream ?? ((r) => fetch(r)),
-    isOwnCredential: deps.isOwnCredential,
+    // Our JWT never goes upstream, whichever runtime serves this path (WebCrypto unless the runtime has a faster check).
+    isOwnCredential: deps.isOwnCredential ?? webOwnCredentialCheck(config.secretKey),
     rewriteHtml: deps.rewriteHtml,
     htmlEngine: deps.htmlEngine,
     log,

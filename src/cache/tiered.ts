@@ -76,9 +76,10 @@ export async function createTieredCache(shared: SharedTokenStore | null, log: Lo
     },
     async invalidate(hashes) {
       if (hashes.length === 0) return
+      // Queued before the listeners run: whatever they do, the shared store still hears of it.
+      if (shared) for (const h of hashes) pending.add(h)
       forget(hashes)
       if (!shared) return
-      for (const h of hashes) pending.add(h)
       try {
         await flushPending()
       } catch (err) {

@@ -1,7 +1,7 @@
 // Header hygiene for both directions. Works on [name, value] pairs so Node's
 // rawHeaders and Web Headers feed the same rules.
 
-import type { UrlMapper } from './public-url'
+import { type UrlMapper, mapRefresh } from './public-url'
 import { COOKIE_NAME, stripCookie } from './token-source'
 
 export type HeaderPair = [string, string]
@@ -91,11 +91,6 @@ export function upstreamRequestHeaders(pairs: HeaderPair[], ctx: UpstreamContext
   out['x-user-id'] = ctx.userId
   out['x-token-id'] = ctx.tokenId
   return out
-}
-
-/** `Refresh: 5; url=/x` → the same with the URL mapped. */
-export function mapRefresh(value: string, mapper: UrlMapper): string {
-  return value.replace(/(url\s*=\s*)(['"]?)([^'"]*)\2/i, (_, lead: string, q: string, url: string) => `${lead}${q}${mapper.map(url)}${q}`)
 }
 
 /**

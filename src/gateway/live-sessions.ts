@@ -4,7 +4,7 @@
 
 import type { TokenCache } from '../cache/interface'
 
-export type CloseReason = 'revoked' | 'expired'
+export type CloseReason = 'revoked' | 'expired' | 'shutdown'
 
 interface Session {
   expiresAt: number | null
@@ -21,7 +21,14 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
     const set = byHash.get(hash)
     if (!set) return
     byHash.delete(hash)
-    for (const s of set) s.close(reason)
+    // One stream that can't be closed must not stop the others, nor the revocation that got us here.
+    for (const s of set) {
+      try {
+        s.close(reason)
+      } catch {
+        // already gone
+      }
+    }
   }
 
   // Revocation and deactivation arrive here from this instance and, over Redis, from every other.
@@ -35,7 +42,11 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
       for (const s of set) {
         if (s.expiresAt !== null && s.expiresAt <= now) {
           set.delete(s)
-          s.close('expired')
+          try {
+            s.close('expired')
+          } catch {
+            // already gone
+          }
         }
       }
       if (set.size === 0) byHash.delete(hash)
@@ -46,24 +57,67 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
     }
   }
 
+  /** Tracks one open stream; call the returned function when it ends on its own. */
+  const register = (hash: string, expiresAt: number | null, close: (reason: CloseReason) => void): () => void => {
+    const session: Session = { expiresAt, close }
+    let set = byHash.get(hash)
+    if (!set) byHash.set(hash, (set = new Set()))
+    set.add(session)
+    if (!timer) {
+      timer = setInterval(sweep, SWEEP_MS)
+      // Unref'd where timers support it (Node), so open sessions never keep a process alive.
+      ;(timer as { unref?: () => void }).unref?.()
+    }
+    return () => {
+      const s = byHash.get(hash)
+      if (!s) return
+      s.delete(session)
+      if (s.size === 0) byHash.delete(hash)
+    }
+  }
+
   return {
-    /** Tracks one open stream; call the returned function when it ends on its own. */
-    register(hash: string, expiresAt: number | null, close: (reason: CloseReason) => void): () => void {
-      const session: Session = { expiresAt, close }
-      let set = byHash.get(hash)
-      if (!set) byHash.set(hash, (set = new Set()))
-      set.add(session)
-      if (!timer) {
-        timer = setInterval(sweep, SWEEP_MS)
-        // Unref'd where timers support it (Node), so open sessions never keep a process alive.
-        ;(timer as { unref?: () => void }).unref?.()
+    register,
+
+    /**
+     * register() for runtimes whose I/O objects belong to the request that made them
+     * (Workers: a socket or fetch of request A can't be touched from request B, and a
+     * timer dies with the request that started it). `close` always runs in the caller's
+     * own context: a revocation heard while serving another request only resolves a
+     * promise made here, and expiry is checked by a timer started here, which lives
+     * exactly as long as this stream. Same effect as register() on Node.
+     */
+    registerOwned(hash: string, expiresAt: number | null, close: (reason: CloseReason) => void): () => void {
+      let done = false
+      let fire!: (reason: CloseReason) => void
+      const fired = new Promise<CloseReason>((resolve) => (fire = resolve))
+      const timer =
+        expiresAt === null
+          ? null
+          : setInterval(() => {
+              if (expiresAt <= deps.now()) fire('expired')
+            }, SWEEP_MS)
+      ;(timer as { unref?: () => void } | null)?.unref?.()
+      const unregister = register(hash, expiresAt, (reason) => fire(reason))
+      const end = () => {
+        done = true
+        if (timer) clearInterval(timer)
+        unregister()
       }
-      return () => {
-        const s = byHash.get(hash)
-        if (!s) return
-        s.delete(session)
-        if (s.size === 0) byHash.delete(hash)
-      }
+      void fired.then((reason) => {
+        if (done) return
+        end()
+        close(reason)
+      })
+      if (expiresAt !== null && expiresAt <= deps.now()) fire('expired')
+      return end
+    },
+
+    /** Ends every open stream and WebSocket (graceful shutdown: WebSockets get 1001). */
+    closeAll(reason: CloseReason) {
+      const all = [...byHash.values()]
+      byHash.clear()
+      for (const set of all) for (const s of set) s.close(reason)
     },
     get size() {
       let n = 0

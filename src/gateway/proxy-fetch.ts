@@ -14,7 +14,8 @@ export interface FetchProxyDeps {
   target: string
   timeoutMs: number
   fetchUpstream: (request: Request) => Promise<Response>
-  isOwnCredential?: (authorization: string) => boolean
+  /** True for an Authorization header that is our own JWT (never forwarded); WebCrypto makes it async on Workers. */
+  isOwnCredential?: (authorization: string) => boolean | Promise<boolean>
   /** The runtime's stream HTML rewriter (the Workers built-in HTMLRewriter)... */
   rewriteHtml?: (body: ReadableStream<Uint8Array>, mapper: UrlMapper) => ReadableStream<Uint8Array>
   /** ...or a chunk HTML engine (html-rewriter-wasm). With neither, HTML passes through. */
@@ -42,6 +43,9 @@ export function createFetchProxy(deps: FetchProxyDeps) {
       return new Response(outcome.body || null, { status: outcome.status, headers })
     }
 
+    // Decided once, up front: the header rules are synchronous and the check may not be.
+    const authorization = request.headers.get('authorization')
+    const ownCredential = authorization !== null && deps.isOwnCredential ? await deps.isOwnCredential(authorization) : false
     const headers = upstreamRequestHeaders([...request.headers] as HeaderPair[], {
       upstreamHost: target.host,
       clientIp,
@@ -49,11 +53,23 @@ export function createFetchProxy(deps: FetchProxyDeps) {
       clientHost: request.headers.get('host'),
       userId: outcome.grant.userId,
       tokenId: outcome.grant.tokenId,
-      isOwnCredential: deps.isOwnCredential,
+      isOwnCredential: () => ownCredential,
     })
     const abort = new AbortController()
     const timer = setTimeout(() => abort.abort(new Error('timeout')), deps.timeoutMs)
-    const unregister = deps.sessions.register(outcome.hash, outcome.grant.expiresAt, () => abort.abort(new Error('token no longer valid')))
+    // The client's body stream, once there is one: a revoked or expired token cuts it mid-response.
+    let downstream: TransformStreamDefaultController<Uint8Array> | null = null
+    // Owned: on Workers the revocation may be heard while serving another request, which
+    // can't touch this request's fetch or stream; the close then runs here (see registerOwned).
+    const unregister = deps.sessions.registerOwned(outcome.hash, outcome.grant.expiresAt, (reason) => {
+      const err = new Error(`token ${reason}`)
+      abort.abort(err)
+      try {
+        downstream?.error(err)
+      } catch {
+        // already finished
+      }
+    })
     request.signal?.addEventListener('abort', () => abort.abort(request.signal.reason))
     let upstream: Response
     try {
@@ -95,12 +111,17 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     if (body && builtInHtml) body = deps.rewriteHtml!(body, outcome.mapper)
     else if (body && rewriter) body = body.pipeThrough(toTransformStream(rewriter))
     if (body) {
-      // Stop tracking once the body has been consumed or cancelled.
-      body = body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          flush: () => unregister(),
-        }),
-      )
+      // Tracked until the body has been consumed or the client went away.
+      // (`cancel` is in the Streams spec, Node 20 and workerd, not yet in TS's lib.)
+      const tracker: Transformer<Uint8Array, Uint8Array> & { cancel(reason: unknown): void } = {
+        start: (controller) => void (downstream = controller),
+        flush: () => unregister(),
+        cancel: (reason) => {
+          unregister()
+          abort.abort(reason)
+        },
+      }
+      body = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>(tracker))
     } else unregister()
     deps.log.info('proxy', { method, path: url.pathname, status: upstream.status })
     return new Response(body, { status: upstream.status, headers: out })

@@ -84,3 +84,10 @@ export function createUrlMapper(opts: { upstream: string; backendUrl: string; lo
     },
   }
 }
+
+/** A Refresh value (`<meta http-equiv="refresh">` or the header), e.g. `5; url=/x`: only the URL part is mapped. */
+export function mapRefresh(content: string, mapper: UrlMapper): string {
+  const m = /^(\s*\d[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(["']?)(.*?)(\2\s*)$/is.exec(content)
+  if (!m || !m[3]) return content
+  return m[1]! + m[2]! + mapper.map(m[3]) + m[4]!
+}

@@ -1,6 +1,6 @@
 // HTML rewriting: a platform-free list of (selector, handlers) that any HTMLRewriter can run
 // (the Workers built-in, or html-rewriter-wasm on Node: src/runtime/html-rewriter-wasm.ts).
-import type { UrlMapper } from './public-url'
+import { type UrlMapper, mapRefresh } from './public-url'
 import { type TextCore, type TextKind, createTextCore, rewriteText } from './rewrite-text'
 import { SHIM_ATTRIBUTE, shimScript } from './shim'
 
@@ -102,12 +102,6 @@ export function rewriteSrcset(value: string, mapper: UrlMapper): string {
   return out
 }
 
-/** `<meta http-equiv="refresh" content="5; url=/x">`: only the URL part is mapped. */
-export function rewriteRefresh(content: string, mapper: UrlMapper): string {
-  const m = /^(\s*\d[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(["']?)(.*?)(\2\s*)$/is.exec(content)
-  if (!m || !m[3]) return content
-  return m[1]! + m[2]! + mapper.map(m[3]) + m[4]!
-}
 
 // Attribute values come raw (entities not decoded), so a quoted url() in a style attribute
 // reads `url(&quot;/x&quot;)`. setAttribute escapes `"` back to &quot; itself.
@@ -175,7 +169,7 @@ export function htmlHandlers(mapper: UrlMapper): HtmlHandlerList {
       element(el) {
         const content = el.getAttribute('content')
         if (content === null) return
-        const mapped = rewriteRefresh(content, mapper)
+        const mapped = mapRefresh(content, mapper)
         if (mapped !== content) el.setAttribute('content', mapped)
       },
     },

@@ -8,9 +8,17 @@ import { type TokenSource, tokenFromRequest } from './token-source'
 export const ORIGIN_NOT_ALLOWED = 'Origin not allowed'
 export const BAD_GATEWAY = 'Bad Gateway: Unable to reach Zenzefi server'
 export const GATEWAY_TIMEOUT = 'Gateway Timeout: Zenzefi server did not respond'
-/** Policy violation: what a client sees when its token stops being valid mid-connection. */
-export const CLOSE_POLICY = 1008
-export const CLOSE_REASONS: Record<CloseReason, string> = { revoked: 'Token revoked', expired: 'Token expired' }
+/** The close frame a relay sends when the gateway ends a connection: 1008 (policy) when the token stopped being valid, 1001 when we shut down. */
+export function closeFrame(reason: CloseReason): [code: number, reason: string] {
+  switch (reason) {
+    case 'revoked':
+      return [1008, 'Token revoked']
+    case 'expired':
+      return [1008, 'Token expired']
+    case 'shutdown':
+      return [1001, 'Server shutting down']
+  }
+}
 
 /** WebSocket upgrades: `?token=`, then the cookie, then X-Access-Token. */
 export function upgradeToken(search: string, header: (name: string) => string | null | undefined): { token: string; source: TokenSource } | null {

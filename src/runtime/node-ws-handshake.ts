@@ -4,7 +4,6 @@
 
 import { type IncomingMessage, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { Config } from '../config'
 
 /** What a refused upgrade is answered with, before any 101. */
 export interface Refusal {
@@ -65,12 +64,3 @@ export function offeredProtocols(header: string | undefined): string[] | null {
   return names
 }
 
-/**
- * Origins a cookie-authenticated upgrade may come from: CORS_ORIGINS and our own
- * (BACKEND_URL). Browsers attach cookies to cross-site WebSocket handshakes, so
- * without this any page could open a socket with the visitor's token.
- */
-export function originPolicy(config: Pick<Config, 'corsOrigins' | 'backendUrl'>): (origin: string | undefined) => boolean {
-  const allowed = new Set([...config.corsOrigins, new URL(config.backendUrl).origin])
-  return (origin) => origin !== undefined && allowed.has(origin)
-}

@@ -9,13 +9,13 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { Config } from '../config'
 import { upstreamRequestHeaders } from '../gateway/headers'
 import type { CloseReason, LiveSessions } from '../gateway/live-sessions'
-import { AUTH_REQUIRED, INVALID_TOKEN, type ProxyPlanner, tokenParam, withoutTokenParam } from '../gateway/proxy-plan'
+import { AUTH_REQUIRED, INVALID_TOKEN, type ProxyPlanner, withoutTokenParam } from '../gateway/proxy-plan'
+import { BAD_GATEWAY, GATEWAY_TIMEOUT, ORIGIN_NOT_ALLOWED, closeFrame, originPolicy, upgradeToken } from '../gateway/ws-auth'
 import { PROXY_PREFIX } from '../gateway/public-url'
-import { type TokenSource, tokenFromRequest } from '../gateway/token-source'
 import type { Logger } from '../logger'
 import type { TokenService } from '../services/tokens'
 import { pairsOf } from './node-proxy'
-import { type Refusal, handshakeProblem, offeredProtocols, originPolicy, writeRefusal } from './node-ws-handshake'
+import { type Refusal, handshakeProblem, offeredProtocols, writeRefusal } from './node-ws-handshake'
 import { createPipe } from './node-ws-pipe'
 import { dialUpstream } from './node-ws-upstream'
 
@@ -29,46 +29,14 @@ export interface WsRelayDeps {
   isOwnCredential: (authorization: string) => boolean
 }
 
-export const BAD_GATEWAY = 'Bad Gateway: Unable to reach Zenzefi server'
-export const GATEWAY_TIMEOUT = 'Gateway Timeout: Zenzefi server did not respond'
-export const ORIGIN_NOT_ALLOWED = 'Origin not allowed'
-const CLOSE_POLICY = 1008
 /** Frames a client sends before its 101 are held up to this; past it its socket isn't read until the upgrade. */
 const EARLY_BYTES_LIMIT = 64 * 1024
-const CLOSE_REASONS: Record<CloseReason, string> = { revoked: 'Token revoked', expired: 'Token expired' }
 
 /** `ws` writes these itself on the upstream handshake (and we offer no extensions); a client copy would clash. */
 const isHandshakeHeader = (name: string) => name.toLowerCase().replace(/_/g, '-').startsWith('sec-websocket-')
 
 /** What is safe to put on the wire as a request-target verbatim; anything else goes through `ws`'s URL parsing. */
 const PLAIN_TARGET = /^\/[\x21-\x7e]*$/
-
-/** withoutTokenParam, except that a key with a broken %-escape (which can't be `token`) is kept instead of throwing. */
-function queryWithoutToken(search: string): string {
-  try {
-    return withoutTokenParam(search)
-  } catch {
-    const kept = search
-      .slice(1)
-      .split('&')
-      .filter((pair) => {
-        if (pair === '') return false
-        try {
-          return decodeURIComponent(pair.split('=')[0]!.replace(/\+/g, ' ')) !== 'token'
-        } catch {
-          return true
-        }
-      })
-    return kept.length ? `?${kept.join('&')}` : ''
-  }
-}
-
-/** WebSocket upgrades: `?token=`, then the cookie, then X-Access-Token. */
-function presentedToken(req: IncomingMessage, search: string): { token: string; source: TokenSource } | null {
-  const query = tokenParam(search)
-  if (query) return { token: query, source: 'query' }
-  return tokenFromRequest((name) => req.headers[name] as string | undefined)
-}
 
 export function createWsRelay(deps: WsRelayDeps) {
   const { config, tokens, sessions, log } = deps
@@ -121,7 +89,7 @@ export function createWsRelay(deps: WsRelayDeps) {
       const protocols = offeredProtocols(req.headers['sec-websocket-protocol'])
       if (protocols === null) return refuse({ status: 400, detail: 'Invalid Sec-WebSocket-Protocol header' })
 
-      const presented = presentedToken(req, search)
+      const presented = upgradeToken(search, (name) => req.headers[name] as string | undefined)
       if (!presented) return refuse({ status: 401, detail: AUTH_REQUIRED })
       // Checked before the token is looked at: a hijacking page must not even start the token's clock.
       if (presented.source === 'cookie' && !originAllowed(req.headers.origin)) return refuse({ status: 403, detail: ORIGIN_NOT_ALLOWED })
@@ -136,7 +104,7 @@ export function createWsRelay(deps: WsRelayDeps) {
       if (socket.destroyed) return logLine(499, { error: 'client left before the upgrade' })
 
       const path = fullPath.slice(PROXY_PREFIX.length)
-      const requestTarget = basePath + path + queryWithoutToken(search)
+      const requestTarget = basePath + path + withoutTokenParam(search)
       const headers = upstreamRequestHeaders(
         pairsOf(req.rawHeaders).filter(([name]) => !isHandshakeHeader(name)),
         {
@@ -174,7 +142,7 @@ export function createWsRelay(deps: WsRelayDeps) {
       })
       const unregister = sessions.register(auth.hash, auth.grant.expiresAt, (reason) => {
         closedBy = reason
-        if (client) pipe.close(CLOSE_POLICY, CLOSE_REASONS[reason])
+        if (client) pipe.close(...closeFrame(reason))
         else dial.cancel()
       })
       // Read the client's socket while Zenzefi answers: an unread socket never reports the

@@ -21,8 +21,7 @@ async function main() {
   })
   const stop = (signal: string) => {
     log.info('shutting down', { signal })
-    server.close(() => void deps.close().finally(() => process.exit(0)))
-    server.closeIdleConnections()
+    server.shutdown(() => void deps.close().finally(() => process.exit(0)))
     setTimeout(() => process.exit(0), 10_000).unref()
   }
   process.once('SIGINT', () => stop('SIGINT'))

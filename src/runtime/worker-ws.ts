@@ -6,7 +6,7 @@ import { type HeaderPair, upstreamRequestHeaders } from '../gateway/headers'
 import type { LiveSessions } from '../gateway/live-sessions'
 import { AUTH_REQUIRED, INVALID_TOKEN, withoutTokenParam } from '../gateway/proxy-plan'
 import { PROXY_PREFIX } from '../gateway/public-url'
-import { BAD_GATEWAY, CLOSE_POLICY, CLOSE_REASONS, GATEWAY_TIMEOUT, ORIGIN_NOT_ALLOWED, originPolicy, upgradeToken } from '../gateway/ws-auth'
+import { BAD_GATEWAY, GATEWAY_TIMEOUT, ORIGIN_NOT_ALLOWED, closeFrame, originPolicy, upgradeToken } from '../gateway/ws-auth'
 import type { Logger } from '../logger'
 import type { TokenService } from '../services/tokens'
 
@@ -26,7 +26,8 @@ export function createWorkerWsRelay(deps: {
   sessions: LiveSessions
   log: Logger
   fetchUpstream: (request: Request) => Promise<Response>
-  isOwnCredential?: (authorization: string) => boolean
+  /** True for an Authorization header that is our own JWT (never forwarded). */
+  isOwnCredential?: (authorization: string) => boolean | Promise<boolean>
 }) {
   const { config, tokens, sessions, log } = deps
   const target = new URL(config.zenzefiTargetUrl)
@@ -42,6 +43,8 @@ export function createWorkerWsRelay(deps: {
     const auth = await tokens.authorize(presented.token)
     if (!auth) return json(401, INVALID_TOKEN)
 
+    const authorization = request.headers.get('authorization')
+    const ownCredential = authorization !== null && deps.isOwnCredential ? await deps.isOwnCredential(authorization) : false
     const headers = upstreamRequestHeaders(
       ([...request.headers] as HeaderPair[]).filter(([n]) => !n.toLowerCase().startsWith('sec-websocket-') || n.toLowerCase() === 'sec-websocket-protocol'),
       {
@@ -51,18 +54,28 @@ export function createWorkerWsRelay(deps: {
         clientHost: request.headers.get('host'),
         userId: auth.grant.userId,
         tokenId: auth.grant.tokenId,
-        isOwnCredential: deps.isOwnCredential,
+        isOwnCredential: () => ownCredential,
       },
     )
     headers.upgrade = 'websocket'
     const upstreamUrl = `${target.origin}${basePath}${url.pathname.slice(PROXY_PREFIX.length)}${withoutTokenParam(url.search)}`
+    // The timeout covers the handshake only. (An AbortSignal.timeout() on the request stays
+    // bound to the upgraded socket: workerd then cut every relayed WebSocket after
+    // ZENZEFI_TIMEOUT_SECONDS.) So: a timer of our own, disarmed once Zenzefi answers.
+    const handshake = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      handshake.abort(new Error('handshake timeout'))
+    }, config.zenzefiTimeoutSeconds * 1000)
     let res: Response
     try {
-      res = await deps.fetchUpstream(new Request(upstreamUrl, { headers, signal: AbortSignal.timeout(config.zenzefiTimeoutSeconds * 1000) }))
+      res = await deps.fetchUpstream(new Request(upstreamUrl, { headers, signal: handshake.signal }))
     } catch (err) {
-      const timedOut = (err as Error)?.name === 'TimeoutError'
-      log.error('upstream websocket failed', { path: url.pathname, error: String((err as Error)?.message ?? err) })
+      log.error('upstream websocket failed', { path: url.pathname, status: timedOut ? 504 : 502, error: String((err as Error)?.message ?? err) })
       return json(timedOut ? 504 : 502, timedOut ? GATEWAY_TIMEOUT : BAD_GATEWAY)
+    } finally {
+      clearTimeout(timer)
     }
     const upstreamSocket = (res as Response & { webSocket?: CfWebSocket | null }).webSocket
     if (!upstreamSocket) {
@@ -80,7 +93,9 @@ export function createWorkerWsRelay(deps: {
     upstream.binaryType = 'arraybuffer'
 
     let open = true
-    const unregister = sessions.register(auth.hash, auth.grant.expiresAt, (reason) => shut(CLOSE_POLICY, CLOSE_REASONS[reason]))
+    // Owned: a revoke is usually heard while serving another request (the DELETE), and
+    // that request can't close these sockets; the close then runs in this one (registerOwned).
+    const unregister = sessions.registerOwned(auth.hash, auth.grant.expiresAt, (reason) => shut(...closeFrame(reason)))
     function shut(code: number, reason: string) {
       if (!open) return
       open = false

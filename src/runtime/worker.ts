@@ -5,12 +5,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
-import pkg from '../../package.json'
+// A named import, so the bundle carries the version string, not all of package.json.
+import { version } from '../../package.json'
 import { type App, createApp } from '../app'
 import { createTieredCache } from '../cache/tiered'
 import { createUpstashStore } from '../cache/upstash'
 import { type Config, type Env, loadConfig } from '../config'
 import { createTokenCipher } from '../crypto/access-token'
+import { webOwnCredentialCheck } from '../crypto/own-credential'
 import { createBcryptHasher } from '../crypto/password'
 import type { Database, Db } from '../db/client'
 import * as schema from '../db/schema'
@@ -52,7 +54,7 @@ function stringEnv(env: WorkerEnv): Env {
 }
 
 async function build(env: WorkerEnv, log: Logger): Promise<Built> {
-  const config = loadConfig({ NODE_ENV: 'production', ...stringEnv(env) }, { version: pkg.version })
+  const config = loadConfig({ NODE_ENV: 'production', ...stringEnv(env) }, { version })
   const shared = config.upstashUrl && config.upstashToken ? createUpstashStore({ url: config.upstashUrl, token: config.upstashToken }) : null
   // Isolates can't hear invalidations pushed by others, so the in-isolate tier stays very short.
   const cache = await createTieredCache(shared, log, { localTtlMs: 1_000, maxLocalEntries: 1_000 })
@@ -74,7 +76,14 @@ async function build(env: WorkerEnv, log: Logger): Promise<Built> {
     rewriteHtml: rewriteHtmlBuiltIn,
   }
   const app = createApp(deps)
-  const relay = createWorkerWsRelay({ config, tokens: app.services.tokens, sessions: app.gateway.sessions, log, fetchUpstream })
+  const relay = createWorkerWsRelay({
+    config,
+    tokens: app.services.tokens,
+    sessions: app.gateway.sessions,
+    log,
+    fetchUpstream,
+    isOwnCredential: webOwnCredentialCheck(config.secretKey),
+  })
   return { app, config, relay }
 }
 

@@ -1,49 +1,36 @@
 import { request } from 'node:http'
 import { gzipSync } from 'node:zlib'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Gateway, type Upstream, customer, startGateway, startUpstream } from '../support/gateway'
-import { type TestDatabase, testDatabase } from '../support/harness'
+import { describe, expect, it } from 'vitest'
+import { customer, gatewayFixture } from '../support/gateway'
 
-let db: TestDatabase
-let up: Upstream
-let gw: Gateway
 const BACKEND = 'http://gw.example.test:8080'
-beforeAll(async () => {
-  db = await testDatabase()
-  up = await startUpstream()
-  gw = await startGateway({ database: db, upstream: up, env: { BACKEND_URL: BACKEND } })
-})
-afterAll(async () => {
-  await gw?.close()
-  await up?.close()
-  await db?.drop()
-})
+const f = gatewayFixture({ BACKEND_URL: BACKEND })
 
 const proxy = (path: string, token: string, init: RequestInit = {}) =>
-  fetch(`${gw.url}/api/v1/proxy${path}`, { redirect: 'manual', ...init, headers: { 'x-access-token': token, ...(init.headers as Record<string, string>) } })
+  fetch(`${f.gw.url}/api/v1/proxy${path}`, { redirect: 'manual', ...init, headers: { 'x-access-token': token, ...(init.headers as Record<string, string>) } })
 
 describe('forwarding', () => {
   it('keeps path and query string byte for byte (repeated keys, encoded characters)', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) => res.end('hi'))
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.end('hi'))
     const res = await proxy('/a/b%20c/%E2%82%AC.txt?x=1&x=2&q=a%2Fb%26c&empty=&flag', token)
     expect(res.status).toBe(200)
     expect(await res.text()).toBe('hi')
-    expect(up.last().url).toBe('/a/b%20c/%E2%82%AC.txt?x=1&x=2&q=a%2Fb%26c&empty=&flag')
+    expect(f.up.last().url).toBe('/a/b%20c/%E2%82%AC.txt?x=1&x=2&q=a%2Fb%26c&empty=&flag')
   })
 
   it.each(['POST', 'PUT', 'PATCH', 'DELETE'])('%s with a body reaches the upstream with method and body intact', async (method) => {
-    const { token } = await customer(gw.t)
-    up.on((req, res, body) => res.writeHead(201, { 'content-type': 'text/plain' }).end(`${req.method} ${body.length}`))
+    const { token } = await customer(f.gw.t)
+    f.up.on((req, res, body) => res.writeHead(201, { 'content-type': 'text/plain' }).end(`${req.method} ${body.length}`))
     const res = await proxy('/api/items', token, { method, body: JSON.stringify({ a: 1 }), headers: { 'content-type': 'application/json' } })
     expect(res.status).toBe(201)
     expect(await res.text()).toBe(`${method} 7`)
-    expect(up.last().headers['content-type']).toBe('application/json')
+    expect(f.up.last().headers['content-type']).toBe('application/json')
   })
 
   it('HEAD and non-preflight OPTIONS are forwarded', async () => {
-    const { token } = await customer(gw.t)
-    up.on((req, res) => res.writeHead(200, { 'x-seen': req.method! }).end(req.method === 'HEAD' ? undefined : 'body'))
+    const { token } = await customer(f.gw.t)
+    f.up.on((req, res) => res.writeHead(200, { 'x-seen': req.method! }).end(req.method === 'HEAD' ? undefined : 'body'))
     const head = await proxy('/h', token, { method: 'HEAD' })
     expect(head.headers.get('x-seen')).toBe('HEAD')
     const options = await proxy('/h', token, { method: 'OPTIONS' })
@@ -51,27 +38,27 @@ describe('forwarding', () => {
   })
 
   it('passes upstream statuses through, errors included', async () => {
-    const { token } = await customer(gw.t)
+    const { token } = await customer(f.gw.t)
     for (const status of [204, 404, 418, 500, 503]) {
-      up.on((_req, res) => res.writeHead(status).end())
+      f.up.on((_req, res) => res.writeHead(status).end())
       expect((await proxy('/s', token)).status).toBe(status)
     }
   })
 
   it('sets Host to the upstream and X-Forwarded-*, X-User-Id, X-Token-Id from what it knows', async () => {
-    const { token, tokenId, user } = await customer(gw.t)
-    up.on((_req, res) => res.end())
+    const { token, tokenId, user } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.end())
     // fetch can't set Host; node:http can, as any client may.
     await new Promise<void>((resolve, reject) => {
-      const req = request(`${gw.url}/api/v1/proxy/who`, { headers: { host: 'public.example:1234', 'x-access-token': token } }, (res) => {
+      const req = request(`${f.gw.url}/api/v1/proxy/who`, { headers: { host: 'public.example:1234', 'x-access-token': token } }, (res) => {
         res.resume()
         res.on('end', resolve)
       })
       req.on('error', reject)
       req.end()
     })
-    const h = up.last().headers
-    expect(h.host).toBe(`127.0.0.1:${up.port}`)
+    const h = f.up.last().headers
+    expect(h.host).toBe(`127.0.0.1:${f.up.port}`)
     expect(h['x-forwarded-for']).toBe('127.0.0.1')
     expect(h['x-forwarded-proto']).toBe('http')
     expect(h['x-forwarded-host']).toBe('public.example:1234')
@@ -80,40 +67,40 @@ describe('forwarding', () => {
   })
 
   it('the first proxied request activates the token', async () => {
-    const { token, jwt } = await customer(gw.t)
-    up.on((_req, res) => res.end())
+    const { token, jwt } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.end())
     await proxy('/first', token)
-    const [listed] = await (await gw.t.request('/api/v1/tokens/my-tokens', { bearer: jwt })).json()
+    const [listed] = await (await f.gw.t.request('/api/v1/tokens/my-tokens', { bearer: jwt })).json()
     expect(listed.activated_at).not.toBeNull()
     expect(new Date(listed.expires_at).getTime() - new Date(listed.activated_at).getTime()).toBe(24 * 3_600_000)
   })
 
   it('reuses upstream connections (keep-alive)', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) => res.end('k'))
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.end('k'))
     await (await proxy('/ka', token)).text()
     let connections = 0
     const count = () => connections++
-    up.server.on('secureConnection', count)
+    f.up.server.on('secureConnection', count)
     for (let i = 0; i < 20; i++) await (await proxy('/ka', token)).text()
-    up.server.off('secureConnection', count)
+    f.up.server.off('secureConnection', count)
     expect(connections).toBe(0)
   })
 
   it('the cookie authenticates too, and wins over the header', async () => {
-    const a = await customer(gw.t)
-    const b = await customer(gw.t)
-    up.on((_req, res) => res.end())
-    await fetch(`${gw.url}/api/v1/proxy/c`, { headers: { cookie: `zenzefi_access_token=${a.token}`, 'x-access-token': b.token } })
-    expect(up.last().headers['x-token-id']).toBe(a.tokenId)
+    const a = await customer(f.gw.t)
+    const b = await customer(f.gw.t)
+    f.up.on((_req, res) => res.end())
+    await fetch(`${f.gw.url}/api/v1/proxy/c`, { headers: { cookie: `zenzefi_access_token=${a.token}`, 'x-access-token': b.token } })
+    expect(f.up.last().headers['x-token-id']).toBe(a.tokenId)
   })
 })
 
 describe('responses', () => {
   it('does not follow redirects; Location, Content-Location and Refresh point at the public URL', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) =>
-      res.writeHead(302, { location: `${up.url}/login?next=%2Fhome`, 'content-location': '/docs/1', refresh: '5; url=/later' }).end(),
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) =>
+      res.writeHead(302, { location: `${f.up.url}/login?next=%2Fhome`, 'content-location': '/docs/1', refresh: '5; url=/later' }).end(),
     )
     const res = await proxy('/home', token)
     expect(res.status).toBe(302)
@@ -123,15 +110,15 @@ describe('responses', () => {
   })
 
   it('in desktop mode (X-Local-Url) URLs point at the local origin with no prefix', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) => res.writeHead(302, { location: `${up.url}/login` }).end())
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.writeHead(302, { location: `${f.up.url}/login` }).end())
     const res = await proxy('/home', token, { headers: { 'x-local-url': 'https://127.0.0.1:61000' } })
     expect(res.headers.get('location')).toBe('https://127.0.0.1:61000/login')
   })
 
   it('keeps each Set-Cookie separate, drops Domain, prefixes Path, and drops an upstream cookie named like ours', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) =>
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) =>
       res
         .writeHead(200, [
           'Set-Cookie', 'JSESSIONID=abc; Path=/; Domain=127.0.0.1; HttpOnly',
@@ -145,14 +132,14 @@ describe('responses', () => {
   })
 
   it('answers CORS for listed origins with credentials, and preflights without a token', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) => res.writeHead(200, { 'access-control-allow-origin': '*' }).end())
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.writeHead(200, { 'access-control-allow-origin': '*' }).end())
     const res = await proxy('/x', token, { headers: { origin: 'https://127.0.0.1:61000' } })
     expect(res.headers.get('access-control-allow-origin')).toBe('https://127.0.0.1:61000')
     expect(res.headers.get('access-control-allow-credentials')).toBe('true')
     const foreign = await proxy('/x', token, { headers: { origin: 'https://evil.example' } })
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull()
-    const preflight = await fetch(`${gw.url}/api/v1/proxy/x`, {
+    const preflight = await fetch(`${f.gw.url}/api/v1/proxy/x`, {
       method: 'OPTIONS',
       headers: { origin: 'https://localhost:61000', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'x-access-token' },
     })
@@ -162,11 +149,11 @@ describe('responses', () => {
   })
 
   it('a gzip HTML page is decoded and rewritten; a gzip image passes through still compressed', async () => {
-    const { token } = await customer(gw.t)
-    const page = gzipSync(`<html><head></head><body><a href="/next">n</a><img src="${up.url}/i.png"></body></html>`)
+    const { token } = await customer(f.gw.t)
+    const page = gzipSync(`<html><head></head><body><a href="/next">n</a><img src="${f.up.url}/i.png"></body></html>`)
     const pixels = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4, 255, 0])
     const image = gzipSync(pixels)
-    up.on((req, res) => {
+    f.up.on((req, res) => {
       if (req.url === '/page') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-encoding': 'gzip', 'content-length': page.length }).end(page)
       else res.writeHead(200, { 'content-type': 'image/png', 'content-encoding': 'gzip', 'content-length': image.length }).end(image)
     })
@@ -180,13 +167,13 @@ describe('responses', () => {
     expect(raw.headers.get('content-length')).toBe(String(image.length))
     // fetch decodes gzip itself: identical bytes after decoding, with the upstream's length, means untouched on the wire.
     expect(Buffer.from(await raw.arrayBuffer())).toEqual(pixels)
-    expect(up.last().headers['accept-encoding']).toBe('gzip')
+    expect(f.up.last().headers['accept-encoding']).toBe('gzip')
   })
 
   it('an HTML page the upstream sends in 7-byte chunks comes out rewritten as if sent whole', async () => {
-    const { token } = await customer(gw.t)
-    const html = `<!doctype html><html><head><title>t</title><link rel="stylesheet" href="/css/app.css"></head><body><form action="/save"><img srcset="/a.png 1x, /b.png 2x"><a href="${up.url}/abs">x</a></form></body></html>`
-    up.on(async (_req, res) => {
+    const { token } = await customer(f.gw.t)
+    const html = `<!doctype html><html><head><title>t</title><link rel="stylesheet" href="/css/app.css"></head><body><form action="/save"><img srcset="/a.png 1x, /b.png 2x"><a href="${f.up.url}/abs">x</a></form></body></html>`
+    f.up.on(async (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html' })
       for (let i = 0; i < html.length; i += 7) {
         res.write(html.slice(i, i + 7))
@@ -205,11 +192,11 @@ describe('responses', () => {
   })
 
   it('CSS and JSON are rewritten as text; a download is untouched', async () => {
-    const { token } = await customer(gw.t)
+    const { token } = await customer(f.gw.t)
     const bin = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 256))
-    up.on((req, res) => {
+    f.up.on((req, res) => {
       if (req.url === '/app.css') res.writeHead(200, { 'content-type': 'text/css' }).end('body{background:url(/img/bg.png)} @import "/x.css";')
-      else if (req.url === '/data.json') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ next: `${up.url}/api/next` }))
+      else if (req.url === '/data.json') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ next: `${f.up.url}/api/next` }))
       else res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bin.length }).end(bin)
     })
     expect(await (await proxy('/app.css', token)).text()).toBe('body{background:url(/api/v1/proxy/img/bg.png)} @import "/api/v1/proxy/x.css";')
@@ -222,32 +209,32 @@ describe('responses', () => {
 
 describe('?token= and source maps', () => {
   it('?token= answers 303 with the cookie and the same URL without the token, other parameters kept; it does not activate', async () => {
-    const { token, tokenId } = await customer(gw.t, 12)
-    const res = await fetch(`${gw.url}/api/v1/proxy/app/index.html?a=1&token=${token}&b=%20x`, { redirect: 'manual' })
+    const { token, tokenId } = await customer(f.gw.t, 12)
+    const res = await fetch(`${f.gw.url}/api/v1/proxy/app/index.html?a=1&token=${token}&b=%20x`, { redirect: 'manual' })
     expect(res.status).toBe(303)
     expect(res.headers.get('location')).toBe(`${BACKEND}/api/v1/proxy/app/index.html?a=1&b=%20x`)
     expect(res.headers.get('set-cookie')).toBe(`zenzefi_access_token=${token}; HttpOnly; Path=/; Max-Age=43200; SameSite=lax`)
-    expect(await gw.t.services.tokens.checkStatus(token)).toMatchObject({ tokenId, activatedAt: null })
+    expect(await f.gw.t.services.tokens.checkStatus(token)).toMatchObject({ tokenId, activatedAt: null })
   })
 
   it('in desktop mode the 303 goes to X-Local-Url + path', async () => {
-    const { token } = await customer(gw.t)
-    const res = await fetch(`${gw.url}/api/v1/proxy/app/?token=${token}`, { redirect: 'manual', headers: { 'x-local-url': 'https://127.0.0.1:61000' } })
+    const { token } = await customer(f.gw.t)
+    const res = await fetch(`${f.gw.url}/api/v1/proxy/app/?token=${token}`, { redirect: 'manual', headers: { 'x-local-url': 'https://127.0.0.1:61000' } })
     expect(res.headers.get('location')).toBe('https://127.0.0.1:61000/app/')
   })
 
   it('an invalid ?token= → 401 with its own message', async () => {
-    const res = await fetch(`${gw.url}/api/v1/proxy/app/?token=nope`, { redirect: 'manual' })
+    const res = await fetch(`${f.gw.url}/api/v1/proxy/app/?token=nope`, { redirect: 'manual' })
     expect(res.status).toBe(401)
     expect(await res.json()).toEqual({ detail: 'Invalid or expired access token in query parameter' })
   })
 
   it('.map paths → 404 without reaching the upstream', async () => {
-    const { token } = await customer(gw.t)
-    const before = up.received.length
+    const { token } = await customer(f.gw.t)
+    const before = f.up.received.length
     const res = await proxy('/static/app.js.map', token)
     expect(res.status).toBe(404)
     expect(await res.json()).toEqual({ detail: 'Source maps not available through proxy' })
-    expect(up.received.length).toBe(before)
+    expect(f.up.received.length).toBe(before)
   })
 })

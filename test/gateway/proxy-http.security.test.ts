@@ -1,26 +1,13 @@
 import { request } from 'node:http'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Gateway, type Upstream, customer, startGateway, startUpstream } from '../support/gateway'
-import { type TestDatabase, testDatabase } from '../support/harness'
+import { describe, expect, it } from 'vitest'
+import { customer, gatewayFixture } from '../support/gateway'
 
-let db: TestDatabase
-let up: Upstream
-let gw: Gateway
-beforeAll(async () => {
-  db = await testDatabase()
-  up = await startUpstream()
-  gw = await startGateway({ database: db, upstream: up })
-})
-afterAll(async () => {
-  await gw?.close()
-  await up?.close()
-  await db?.drop()
-})
+const f = gatewayFixture()
 
 /** node:http, so header names go out exactly as spelled (fetch would normalise or refuse some). */
 function rawGet(path: string, headers: [string, string][]) {
   return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request(`${gw.url}${path}`, { headers: [['Host', new URL(gw.url).host], ...headers].flat() as unknown as Record<string, string> }, (res) => {
+    const req = request(`${f.gw.url}${path}`, { headers: [['Host', new URL(f.gw.url).host], ...headers].flat() as unknown as Record<string, string> }, (res) => {
       let body = ''
       res.on('data', (c) => (body += c))
       res.on('end', () => resolve({ status: res.statusCode!, body }))
@@ -32,8 +19,8 @@ function rawGet(path: string, headers: [string, string][]) {
 
 describe('what Zenzefi never sees', () => {
   it('our cookie, X-Access-Token, X-Local-Url, our JWT, and client X-User-Id/X-Token-Id in any spelling', async () => {
-    const { token, tokenId, user, jwt } = await customer(gw.t)
-    up.on((_req, res) => res.end())
+    const { token, tokenId, user, jwt } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.end())
     const res = await rawGet('/api/v1/proxy/inspect', [
       ['Cookie', `JSESSIONID=keep; zenzefi_access_token=${token}; theme=dark`],
       ['X-Access-Token', token],
@@ -51,7 +38,7 @@ describe('what Zenzefi never sees', () => {
       ['X-Custom', 'kept'],
     ])
     expect(res.status).toBe(200)
-    const seen = up.last()
+    const seen = f.up.last()
     const raw = seen.rawHeaders.join('\n')
     expect(raw).not.toContain(token)
     expect(raw).not.toContain(jwt)
@@ -68,40 +55,40 @@ describe('what Zenzefi never sees', () => {
   })
 
   it('an Authorization that is not ours (Zenzefi’s own) is passed on', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) => res.end())
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.end())
     await rawGet('/api/v1/proxy/a', [['X-Access-Token', token], ['Authorization', 'Basic dXNlcjpwYXNz']])
-    expect(up.last().headers.authorization).toBe('Basic dXNlcjpwYXNz')
+    expect(f.up.last().headers.authorization).toBe('Basic dXNlcjpwYXNz')
   })
 
   it('when the only cookie is ours, no Cookie header is sent at all', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) => res.end())
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.end())
     await rawGet('/api/v1/proxy/a', [['Cookie', `zenzefi_access_token=${token}`]])
-    expect(up.last().headers.cookie).toBeUndefined()
+    expect(f.up.last().headers.cookie).toBeUndefined()
   })
 })
 
 describe('X-Local-Url', () => {
   it('is honoured only for loopback origins', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) => res.writeHead(302, { location: '/next' }).end())
-    const evil = await fetch(`${gw.url}/api/v1/proxy/a`, { redirect: 'manual', headers: { 'x-access-token': token, 'x-local-url': 'https://evil.example' } })
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.writeHead(302, { location: '/next' }).end())
+    const evil = await fetch(`${f.gw.url}/api/v1/proxy/a`, { redirect: 'manual', headers: { 'x-access-token': token, 'x-local-url': 'https://evil.example' } })
     expect(evil.headers.get('location')).toBe('/api/v1/proxy/next')
-    const local = await fetch(`${gw.url}/api/v1/proxy/a`, { redirect: 'manual', headers: { 'x-access-token': token, 'x-local-url': 'https://localhost:61000' } })
+    const local = await fetch(`${f.gw.url}/api/v1/proxy/a`, { redirect: 'manual', headers: { 'x-access-token': token, 'x-local-url': 'https://localhost:61000' } })
     expect(local.headers.get('location')).toBe('/next')
-    const redirect = await fetch(`${gw.url}/api/v1/proxy/a?token=${token}`, { redirect: 'manual', headers: { 'x-local-url': 'https://evil.example' } })
+    const redirect = await fetch(`${f.gw.url}/api/v1/proxy/a?token=${token}`, { redirect: 'manual', headers: { 'x-local-url': 'https://evil.example' } })
     expect(redirect.headers.get('location')).toBe('http://localhost:8000/api/v1/proxy/a')
   })
 })
 
 describe('logs', () => {
   it('never contain the token, the query string or cookies', async () => {
-    const { token } = await customer(gw.t)
-    up.on((_req, res) => res.end())
-    await fetch(`${gw.url}/api/v1/proxy/p?secret=s3cr3t&token=${token}`, { redirect: 'manual' })
+    const { token } = await customer(f.gw.t)
+    f.up.on((_req, res) => res.end())
+    await fetch(`${f.gw.url}/api/v1/proxy/p?secret=s3cr3t&token=${token}`, { redirect: 'manual' })
     await rawGet('/api/v1/proxy/p?secret=s3cr3t', [['Cookie', `zenzefi_access_token=${token}; sid=c00kie`]])
-    const log = gw.t.logs.join('\n')
+    const log = f.gw.t.logs.join('\n')
     expect(log).toContain('/api/v1/proxy/p')
     expect(log).not.toContain(token)
     expect(log).not.toContain('s3cr3t')

@@ -2,7 +2,8 @@
 // (srcset, meta refresh, base, inline style, <style>, inline <script>), shim placement, chunking,
 // idempotency and desktop mode.
 import { describe, expect, it } from 'vitest'
-import { rewriteRefresh, rewriteSrcset } from '../../src/gateway/rewrite-html'
+import { mapRefresh } from '../../src/gateway/public-url'
+import { rewriteSrcset } from '../../src/gateway/rewrite-html'
 import { shimScript } from '../../src/gateway/shim'
 import { LOCAL, PREFIX, PUBLIC, UPSTREAM, desktop, direct, html, withoutShim } from './rewrite-support'
 
@@ -98,8 +99,8 @@ describe('meta refresh', () => {
   })
 
   it('parses the variants browsers accept', () => {
-    expect(rewriteRefresh('3,/x', direct)).toBe(`3,${PREFIX}/x`)
-    expect(rewriteRefresh(` 1 ; url = "${UPSTREAM}/y" `, direct)).toBe(` 1 ; url = "${P}/y" `)
+    expect(mapRefresh('3,/x', direct)).toBe(`3,${PREFIX}/x`)
+    expect(mapRefresh(` 1 ; url = "${UPSTREAM}/y" `, direct)).toBe(` 1 ; url = "${P}/y" `)
   })
 })
 

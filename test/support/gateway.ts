@@ -2,7 +2,8 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createNodeServer } from '../../src/runtime/node-server'
-import { type TestApp, type TestDatabase, purchase, signUp, startApp } from './harness'
+import { afterAll, beforeAll } from 'vitest'
+import { type TestApp, type TestDatabase, purchase, signUp, startApp, testDatabase } from './harness'
 import { testCa } from './test-ca'
 
 export interface Received {
@@ -59,7 +60,7 @@ export type Upstream = Awaited<ReturnType<typeof startUpstream>>
 
 export interface Gateway {
   t: TestApp
-  server: Server & { sessions: { size: number } }
+  server: Server & { sessions: { size: number }; shutdown(done: () => void): void }
   url: string
   close(): Promise<void>
 }
@@ -108,4 +109,23 @@ export async function customer(t: TestApp, hours = 24) {
   const { jwt, user } = await signUp(t)
   const token = await purchase(t, jwt, hours)
   return { jwt, user, token: token.token, tokenId: token.id }
+}
+
+/**
+ * One test file's world: its own database, a Zenzefi stand-in and the gateway in
+ * front of it, started before the file's tests and torn down after them.
+ */
+export function gatewayFixture(env?: Record<string, string>) {
+  const f = {} as { db: TestDatabase; up: Upstream; gw: Gateway }
+  beforeAll(async () => {
+    f.db = await testDatabase()
+    f.up = await startUpstream()
+    f.gw = await startGateway({ database: f.db, upstream: f.up, env })
+  })
+  afterAll(async () => {
+    await f.gw?.close()
+    await f.up?.close()
+    await f.db?.drop()
+  })
+  return f
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { readMigrationFiles } from 'drizzle-orm/migrator'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { checkDb } from '../../src/admin/check-db'
 import { clearDb } from '../../src/admin/clear-db'
 import { migrate } from '../../src/admin/migrate'
@@ -11,63 +11,54 @@ import { resetDb } from '../../src/admin/reset-db'
 import { runCli } from '../../src/admin/run'
 import { MIGRATIONS_DIR, openDatabase } from '../../src/db/connect-node'
 import { accessTokens, users } from '../../src/db/schema'
-import { TEST_SECRET, type TestApp, type TestDatabase, purchase, signUp, startApp, testDatabase } from '../support/harness'
+import { appFixture, purchase, signUp, TEST_SECRET } from '../support/harness'
 import { capture } from './output'
 
 const MIGRATION_FILES = readMigrationFiles({ migrationsFolder: MIGRATIONS_DIR }).length
 
-let db: TestDatabase
-let t: TestApp
-beforeAll(async () => {
-  db = await testDatabase()
-  t = await startApp({ database: db })
-})
-afterAll(async () => {
-  await t?.close()
-  await db?.drop()
-})
+const f = appFixture()
 
-const rows = async () => ({ users: await db.db.$count(users), accessTokens: await db.db.$count(accessTokens) })
-const check = () => checkDb({ database: db, description: db.kind }, capture())
+const rows = async () => ({ users: await f.db.db.$count(users), accessTokens: await f.db.db.$count(accessTokens) })
+const check = () => checkDb({ database: f.db, description: f.db.kind }, capture())
 
 /** Two users with tokens, one token used so its grant sits in the app's cache. */
 async function seed() {
-  const a = await signUp(t)
-  const b = await signUp(t)
-  const token = await purchase(t, a.jwt)
-  await purchase(t, b.jwt)
-  await t.services.tokens.validateAndActivate(token.token)
-  expect(await t.services.tokens.validateAndActivate(token.token)).not.toBeNull() // answered from the cache
+  const a = await signUp(f.t)
+  const b = await signUp(f.t)
+  const token = await purchase(f.t, a.jwt)
+  await purchase(f.t, b.jwt)
+  await f.t.services.tokens.validateAndActivate(token.token)
+  expect(await f.t.services.tokens.validateAndActivate(token.token)).not.toBeNull() // answered from the cache
   return { a, b, token }
 }
 
 /** The whole account flow works on whatever schema is there now. */
 async function appWorks() {
-  const { jwt } = await signUp(t)
-  await purchase(t, jwt)
-  const me = await t.request('/api/v1/users/me', { bearer: jwt })
+  const { jwt } = await signUp(f.t)
+  await purchase(f.t, jwt)
+  const me = await f.t.request('/api/v1/users/me', { bearer: jwt })
   expect(me.status).toBe(200)
 }
 
 /** A database as it is before anything ever migrated it. */
 async function unmigrate() {
-  await db.db.execute(sql`drop table if exists access_tokens, users cascade`)
-  await db.db.execute(sql`drop schema if exists drizzle cascade`)
+  await f.db.db.execute(sql`drop table if exists access_tokens, users cascade`)
+  await f.db.db.execute(sql`drop schema if exists drizzle cascade`)
 }
 
 // Each test starts from an empty, fully migrated database.
 beforeEach(async () => {
-  await resetDb({ database: db, cache: t.deps.cache }, capture())
+  await resetDb({ database: f.db, cache: f.t.deps.cache }, capture())
 })
 
 describe('check-db', () => {
   it('reports the database kind, migrations applied against drizzle/, and row counts', async () => {
     await seed()
     const io = capture()
-    const report = await checkDb({ database: db, description: `${db.kind} (test)` }, io)
-    expect(report).toEqual({ kind: db.kind, migrations: { files: MIGRATION_FILES, applied: MIGRATION_FILES, pending: 0 }, users: 2, accessTokens: 2 })
+    const report = await checkDb({ database: f.db, description: `${f.db.kind} (test)` }, io)
+    expect(report).toEqual({ kind: f.db.kind, migrations: { files: MIGRATION_FILES, applied: MIGRATION_FILES, pending: 0 }, users: 2, accessTokens: 2 })
     expect(io.stdout).toEqual([
-      `database: ${db.kind} (test), reachable`,
+      `database: ${f.db.kind} (test), reachable`,
       `migrations: ${MIGRATION_FILES} applied, ${MIGRATION_FILES} in drizzle/ (up to date)`,
       'users: 2',
       'access_tokens: 2',
@@ -77,7 +68,7 @@ describe('check-db', () => {
   it('reports an unmigrated database as pending, with its tables missing, and changes nothing', async () => {
     await unmigrate()
     const io = capture()
-    expect(await checkDb({ database: db, description: db.kind }, io)).toMatchObject({
+    expect(await checkDb({ database: f.db, description: f.db.kind }, io)).toMatchObject({
       migrations: { applied: 0, pending: MIGRATION_FILES },
       users: null,
       accessTokens: null,
@@ -103,10 +94,10 @@ describe('migrate', () => {
   it('migrates a fresh database; a second run applies nothing', async () => {
     await unmigrate()
     const first = capture()
-    expect(await migrate({ database: db, databaseUrl: db.url }, first)).toMatchObject({ applied: MIGRATION_FILES })
+    expect(await migrate({ database: f.db, databaseUrl: f.db.url }, first)).toMatchObject({ applied: MIGRATION_FILES })
     expect(first.stdout[0]).toMatch(new RegExp(`^migrations: applied ${MIGRATION_FILES}; now .*\\(up to date\\)`))
     const second = capture()
-    expect(await migrate({ database: db, databaseUrl: db.url }, second)).toMatchObject({ applied: 0 })
+    expect(await migrate({ database: f.db, databaseUrl: f.db.url }, second)).toMatchObject({ applied: 0 })
     expect(second.stdout[0]).toMatch(/^migrations: nothing to apply/)
     await appWorks()
   })
@@ -116,13 +107,13 @@ describe('clear-db', () => {
   it("empties users and access_tokens, keeps the schema, and drops the deleted tokens from the app's cache", async () => {
     const { a, token } = await seed()
     const io = capture()
-    expect(await clearDb({ db: db.db, cache: t.deps.cache }, io)).toEqual({ users: 2, accessTokens: 2 })
+    expect(await clearDb({ db: f.db.db, cache: f.t.deps.cache }, io)).toEqual({ users: 2, accessTokens: 2 })
     expect(io.stdout[0]).toBe('deleted 2 user(s) and 2 access token(s); schema and migrations kept')
     expect(await rows()).toEqual({ users: 0, accessTokens: 0 })
-    expect(await t.services.tokens.validateAndActivate(token.token)).toBeNull()
-    expect((await t.request('/api/v1/users/me', { bearer: a.jwt })).status).toBe(401)
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).toBeNull()
+    expect((await f.t.request('/api/v1/users/me', { bearer: a.jwt })).status).toBe(401)
     expect((await check()).migrations).toMatchObject({ applied: MIGRATION_FILES, pending: 0 })
-    expect(await clearDb({ db: db.db, cache: t.deps.cache }, capture())).toEqual({ users: 0, accessTokens: 0 })
+    expect(await clearDb({ db: f.db.db, cache: f.t.deps.cache }, capture())).toEqual({ users: 0, accessTokens: 0 })
     await appWorks()
   })
 })
@@ -131,20 +122,20 @@ describe('reset-db', () => {
   it('drops tables and bookkeeping and re-migrates: an empty, working, up-to-date schema', async () => {
     const { token } = await seed()
     const io = capture()
-    const result = await resetDb({ database: db, cache: t.deps.cache }, io)
+    const result = await resetDb({ database: f.db, cache: f.t.deps.cache }, io)
     expect(result).toEqual({ dropped: expect.arrayContaining(['"public"."users"', '"public"."access_tokens"']), migrations: MIGRATION_FILES })
     expect(io.stdout.join('\n')).toMatch(/and schema "drizzle"\nmigrations: replayed \d+; now .*\(up to date\); the database is empty/)
     expect(await rows()).toEqual({ users: 0, accessTokens: 0 })
-    expect(await t.services.tokens.validateAndActivate(token.token)).toBeNull()
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).toBeNull()
     // The bookkeeping is drizzle's own: the migrator (what the server runs at startup) finds nothing to do.
-    expect(await migrate({ database: db, databaseUrl: db.url }, capture())).toMatchObject({ applied: 0 })
+    expect(await migrate({ database: f.db, databaseUrl: f.db.url }, capture())).toMatchObject({ applied: 0 })
     await appWorks()
   })
 
   it('also works on a database that was never migrated, and twice in a row', async () => {
     await unmigrate()
-    expect((await resetDb({ database: db, cache: t.deps.cache }, capture())).dropped).toEqual([])
-    await resetDb({ database: db, cache: t.deps.cache }, capture())
+    expect((await resetDb({ database: f.db, cache: f.t.deps.cache }, capture())).dropped).toEqual([])
+    await resetDb({ database: f.db, cache: f.t.deps.cache }, capture())
     expect((await check()).migrations).toEqual({ files: MIGRATION_FILES, applied: MIGRATION_FILES, pending: 0 })
     await appWorks()
   })
@@ -154,8 +145,8 @@ describe('destructive commands through the CLI', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'zenzefi-cli-'))
   const run = (argv: string[], env: Record<string, string>) => {
     const io = capture()
-    const env2 = { SECRET_KEY: TEST_SECRET, DATA_DIR: dataDir, ...(db.url ? { DATABASE_URL: db.url } : {}), ...env }
-    return runCli(argv, { env: env2, io, database: db }).then((code) => ({ code, ...io }))
+    const env2 = { SECRET_KEY: TEST_SECRET, DATA_DIR: dataDir, ...(f.db.url ? { DATABASE_URL: f.db.url } : {}), ...env }
+    return runCli(argv, { env: env2, io, database: f.db }).then((code) => ({ code, ...io }))
   }
 
   it.each(['clear-db', 'reset-db'])('%s refuses with NODE_ENV=production unless --yes is given', async (command) => {
@@ -176,7 +167,7 @@ describe('destructive commands through the CLI', () => {
     const done = await run([command], {})
     expect(done.code).toBe(0)
     expect(done.stderr).toEqual([])
-    expect(done.stdout[0]).toMatch(new RegExp(`^database: ${db.kind} \\(`))
+    expect(done.stdout[0]).toMatch(new RegExp(`^database: ${f.db.kind} \\(`))
     expect(await rows()).toEqual({ users: 0, accessTokens: 0 })
   })
 })

@@ -1,36 +1,27 @@
 import { eq } from 'drizzle-orm'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { CliError } from '../../src/admin/io'
 import { createSuperuser, superuserInput } from '../../src/admin/superuser'
 import { users } from '../../src/db/schema'
 import { createAccounts } from '../../src/services/accounts'
 import { systemClock } from '../../src/services/clock'
-import { type TestApp, type TestDatabase, newAccount, signUp, startApp, testDatabase } from '../support/harness'
+import { appFixture, newAccount, signUp } from '../support/harness'
 import { capture } from './output'
 
-let db: TestDatabase
-let t: TestApp
-beforeAll(async () => {
-  db = await testDatabase()
-  t = await startApp({ database: db })
-})
-afterAll(async () => {
-  await t?.close()
-  await db?.drop()
-})
+const f = appFixture()
 
 // What the CLI wires: the accounts service over the Node deps' bcrypt worker pool and token cache.
 const deps = () => ({
-  accounts: createAccounts({ db: db.db, hasher: t.deps.hasher, cache: t.deps.cache, clock: systemClock }),
-  db: db.db,
+  accounts: createAccounts({ db: f.db.db, hasher: f.t.deps.hasher, cache: f.t.deps.cache, clock: systemClock }),
+  db: f.db.db,
   clock: systemClock,
 })
 
-const login = (email: string, password: string) => t.request('/api/v1/auth/login', { method: 'POST', json: { email, password } })
+const login = (email: string, password: string) => f.t.request('/api/v1/auth/login', { method: 'POST', json: { email, password } })
 
 async function me(email: string, password: string) {
   const { access_token } = await (await login(email, password)).json()
-  return (await t.request('/api/v1/users/me', { bearer: access_token })).json()
+  return (await f.t.request('/api/v1/users/me', { bearer: access_token })).json()
 }
 
 describe('create-superuser', () => {
@@ -47,7 +38,7 @@ describe('create-superuser', () => {
     expect(again.outcome).toBe('unchanged')
     expect(again.user.id).toBe(created.user.id)
     expect(second.stdout.join('\n')).toMatch(/already exists and is an active superuser; nothing changed/)
-    expect(await db.db.$count(users, eq(users.email, a.email))).toBe(1)
+    expect(await f.db.db.$count(users, eq(users.email, a.email))).toBe(1)
 
     expect((await login(a.email, a.password)).status).toBe(200)
     expect(await me(a.email, a.password)).toMatchObject({ email: a.email, username: a.username, full_name: 'Root Admin', is_superuser: true, is_active: true })
@@ -55,8 +46,8 @@ describe('create-superuser', () => {
   })
 
   it('makes an existing user superuser and active, leaving their username and password alone', async () => {
-    const { account, user } = await signUp(t)
-    await t.services.accounts.setActive(user.id, false)
+    const { account, user } = await signUp(f.t)
+    await f.t.services.accounts.setActive(user.id, false)
     expect((await login(account.email, account.password)).status).toBe(401)
 
     const io = capture()
@@ -71,11 +62,11 @@ describe('create-superuser', () => {
   })
 
   it('refuses a username another account holds, creating nothing', async () => {
-    const { account } = await signUp(t)
+    const { account } = await signUp(f.t)
     const email = newAccount().email
     const input = superuserInput({ email, username: account.username, password: 'long enough password' }, {})
     await expect(createSuperuser(deps(), input, capture())).rejects.toThrow(new CliError('create-superuser: Username already taken'))
-    expect(await db.db.$count(users, eq(users.email, email))).toBe(0)
+    expect(await f.db.db.$count(users, eq(users.email, email))).toBe(0)
   })
 })
 

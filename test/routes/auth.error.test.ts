@@ -1,30 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, type TestDatabase, newAccount, signUp, startApp, testDatabase } from '../support/harness'
+import { describe, expect, it } from 'vitest'
+import { appFixture, newAccount, signUp } from '../support/harness'
 
-let db: TestDatabase
-let t: TestApp
-beforeAll(async () => {
-  db = await testDatabase()
-  t = await startApp({ database: db })
-})
-afterAll(async () => {
-  await t?.close()
-  await db?.drop()
-})
+const f = appFixture()
 
-const register = (json: unknown) => t.request('/api/v1/auth/register', { method: 'POST', json })
-const login = (json: unknown) => t.request('/api/v1/auth/login', { method: 'POST', json })
+const register = (json: unknown) => f.t.request('/api/v1/auth/register', { method: 'POST', json })
+const login = (json: unknown) => f.t.request('/api/v1/auth/login', { method: 'POST', json })
 
 describe('register refuses', () => {
   it('a duplicate email with 400 "Email already registered", checked before the username', async () => {
-    const { account } = await signUp(t)
+    const { account } = await signUp(f.t)
     const res = await register({ ...newAccount(), email: account.email.toUpperCase(), username: account.username })
     expect(res.status).toBe(400)
     expect(await res.json()).toEqual({ detail: 'Email already registered' })
   })
 
   it('a duplicate username with 400 "Username already taken"', async () => {
-    const { account } = await signUp(t)
+    const { account } = await signUp(f.t)
     const res = await register({ ...newAccount(), username: account.username })
     expect(res.status).toBe(400)
     expect(await res.json()).toEqual({ detail: 'Username already taken' })
@@ -63,13 +54,13 @@ describe('register refuses', () => {
   })
 
   it('malformed JSON with a 4xx {"detail"}, not a 500', async () => {
-    const res = await t.request('/api/v1/auth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email": ' })
+    const res = await f.t.request('/api/v1/auth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email": ' })
     expect(res.status).toBe(400)
     expect(typeof (await res.json()).detail).toBe('string')
   })
 
   it('a body that is not JSON at all with a 4xx', async () => {
-    const res = await t.request('/api/v1/auth/register', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' })
+    const res = await f.t.request('/api/v1/auth/register', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' })
     expect(res.status).toBeGreaterThanOrEqual(400)
     expect(res.status).toBeLessThan(500)
   })
@@ -89,7 +80,7 @@ describe('login refuses', () => {
   }
 
   it('a wrong password', async () => {
-    const { account } = await signUp(t)
+    const { account } = await signUp(f.t)
     await refused(await login({ email: account.email, password: 'wrong password!' }))
   })
 
@@ -98,8 +89,8 @@ describe('login refuses', () => {
   })
 
   it('an inactive user, even with the right password', async () => {
-    const { account, user } = await signUp(t)
-    await t.services.accounts.setActive(user.id, false)
+    const { account, user } = await signUp(f.t)
+    await f.t.services.accounts.setActive(user.id, false)
     await refused(await login({ email: account.email, password: account.password }))
   })
 

@@ -1,22 +1,13 @@
 import bcrypt from 'bcryptjs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, type TestDatabase, newAccount, startApp, testDatabase } from '../support/harness'
+import { describe, expect, it } from 'vitest'
+import { appFixture, newAccount, startApp } from '../support/harness'
 
-let db: TestDatabase
-let t: TestApp
-beforeAll(async () => {
-  db = await testDatabase()
-  t = await startApp({ database: db })
-})
-afterAll(async () => {
-  await t?.close()
-  await db?.drop()
-})
+const f = appFixture()
 
 describe('register', () => {
   it('creates the account and answers 201 with the public fields only', async () => {
     const account = newAccount({ full_name: 'Ada Lovelace' })
-    const res = await t.request('/api/v1/auth/register', { method: 'POST', json: account })
+    const res = await f.t.request('/api/v1/auth/register', { method: 'POST', json: account })
     expect(res.status).toBe(201)
     const body = await res.json()
     expect(Object.keys(body).sort()).toEqual(['created_at', 'email', 'full_name', 'id', 'is_active', 'is_superuser', 'updated_at', 'username'])
@@ -27,15 +18,15 @@ describe('register', () => {
 
   it('stores the email lower-cased so logins ignore its case', async () => {
     const account = newAccount()
-    const res = await t.request('/api/v1/auth/register', { method: 'POST', json: { ...account, email: account.email.toUpperCase() } })
+    const res = await f.t.request('/api/v1/auth/register', { method: 'POST', json: { ...account, email: account.email.toUpperCase() } })
     expect((await res.json()).email).toBe(account.email)
-    const login = await t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
+    const login = await f.t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
     expect(login.status).toBe(200)
   })
 
   it('accepts a password of exactly 72 UTF-8 bytes', async () => {
     const password = 'ü'.repeat(36) // 2 bytes each
-    const res = await t.request('/api/v1/auth/register', { method: 'POST', json: newAccount({ password }) })
+    const res = await f.t.request('/api/v1/auth/register', { method: 'POST', json: newAccount({ password }) })
     expect(res.status).toBe(201)
   })
 })
@@ -43,8 +34,8 @@ describe('register', () => {
 describe('login', () => {
   it('returns a bearer JWT whose payload is {sub, username, iat, exp} and expires_in 3600', async () => {
     const account = newAccount()
-    const { id } = await (await t.request('/api/v1/auth/register', { method: 'POST', json: account })).json()
-    const res = await t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
+    const { id } = await (await f.t.request('/api/v1/auth/register', { method: 'POST', json: account })).json()
+    const res = await f.t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
     expect(res.status).toBe(200)
     const body = await res.json()
     expect(body.token_type).toBe('bearer')
@@ -58,7 +49,7 @@ describe('login', () => {
   })
 
   it('honours ACCESS_TOKEN_EXPIRE_MINUTES', async () => {
-    const t2 = await startApp({ database: db, env: { ACCESS_TOKEN_EXPIRE_MINUTES: '5' } })
+    const t2 = await startApp({ database: f.db, env: { ACCESS_TOKEN_EXPIRE_MINUTES: '5' } })
     try {
       const account = newAccount()
       await t2.request('/api/v1/auth/register', { method: 'POST', json: account })
@@ -74,13 +65,13 @@ describe('login', () => {
     const legacy = bcrypt.hashSync('legacy password 1', 12).replace(/^\$2a\$/, '$2b$')
     expect(legacy.startsWith('$2b$12$')).toBe(true)
     const account = newAccount()
-    const { id } = await (await t.request('/api/v1/auth/register', { method: 'POST', json: account })).json()
+    const { id } = await (await f.t.request('/api/v1/auth/register', { method: 'POST', json: account })).json()
     const { users } = await import('../../src/db/schema')
     const { eq } = await import('drizzle-orm')
-    await db.db.update(users).set({ hashedPassword: legacy }).where(eq(users.id, id))
-    const ok = await t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: 'legacy password 1' } })
+    await f.db.db.update(users).set({ hashedPassword: legacy }).where(eq(users.id, id))
+    const ok = await f.t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: 'legacy password 1' } })
     expect(ok.status).toBe(200)
-    const bad = await t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
+    const bad = await f.t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
     expect(bad.status).toBe(401)
   })
 })

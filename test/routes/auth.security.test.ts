@@ -1,20 +1,11 @@
 import { SignJWT } from 'jose'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, type TestDatabase, TEST_SECRET, newAccount, purchase, signUp, startApp, testClock, testDatabase } from '../support/harness'
+import { describe, expect, it } from 'vitest'
+import { appFixture, newAccount, purchase, signUp, startApp, TEST_SECRET, testClock } from '../support/harness'
 
-let db: TestDatabase
-let t: TestApp
-beforeAll(async () => {
-  db = await testDatabase()
-  t = await startApp({ database: db })
-})
-afterAll(async () => {
-  await t?.close()
-  await db?.drop()
-})
+const f = appFixture()
 
 const me = (bearer?: string, raw?: string) =>
-  t.request('/api/v1/users/me', { headers: raw ? { authorization: raw } : bearer ? { authorization: `Bearer ${bearer}` } : {} })
+  f.t.request('/api/v1/users/me', { headers: raw ? { authorization: raw } : bearer ? { authorization: `Bearer ${bearer}` } : {} })
 
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
 
@@ -30,7 +21,7 @@ describe('Bearer authentication', () => {
   })
 
   it('an unsigned JWT (alg: none) is refused', async () => {
-    const { user } = await signUp(t)
+    const { user } = await signUp(f.t)
     const forged = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: user.id, username: 'x', iat: 1, exp: 9_999_999_999 })}.`
     const res = await me(forged)
     expect(res.status).toBe(401)
@@ -39,8 +30,8 @@ describe('Bearer authentication', () => {
   })
 
   it('a tampered payload is refused', async () => {
-    const a = await signUp(t)
-    const b = await signUp(t)
+    const a = await signUp(f.t)
+    const b = await signUp(f.t)
     const [h, , s] = a.jwt.split('.')
     const payload = JSON.parse(Buffer.from(a.jwt.split('.')[1]!, 'base64url').toString())
     const tampered = `${h}.${b64({ ...payload, sub: b.user.id })}.${s}`
@@ -49,14 +40,14 @@ describe('Bearer authentication', () => {
   })
 
   it('a JWT signed with another key is refused', async () => {
-    const { user } = await signUp(t)
+    const { user } = await signUp(f.t)
     const other = await new SignJWT({ username: 'x' }).setProtectedHeader({ alg: 'HS256' }).setSubject(user.id).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-key-another-secret-key'))
     expect((await me(other)).status).toBe(401)
   })
 
   it('an expired JWT is refused once its lifetime has passed', async () => {
     const clock = testClock()
-    const t2 = await startApp({ database: db, clock })
+    const t2 = await startApp({ database: f.db, clock })
     try {
       const { jwt } = await signUp(t2)
       expect((await t2.request('/api/v1/users/me', { bearer: jwt })).status).toBe(200)
@@ -82,8 +73,8 @@ describe('Bearer authentication', () => {
   })
 
   it('an inactive user → 403 "Inactive user"', async () => {
-    const { user, jwt } = await signUp(t)
-    await t.services.accounts.setActive(user.id, false)
+    const { user, jwt } = await signUp(f.t)
+    await f.t.services.accounts.setActive(user.id, false)
     const res = await me(jwt)
     expect(res.status).toBe(403)
     expect(await res.json()).toEqual({ detail: 'Inactive user' })
@@ -94,55 +85,55 @@ describe('secrets stay secret', () => {
   it('no response carries a password or its hash, and the log carries no password, JWT or access token', async () => {
     const account = newAccount({ password: 'very-secret-password-42' })
     const bodies: string[] = []
-    const reg = await t.request('/api/v1/auth/register', { method: 'POST', json: account })
+    const reg = await f.t.request('/api/v1/auth/register', { method: 'POST', json: account })
     bodies.push(await reg.text())
-    const login = await t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
+    const login = await f.t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
     const loginText = await login.text()
     const jwt = JSON.parse(loginText).access_token as string
-    bodies.push(await (await t.request('/api/v1/users/me', { bearer: jwt })).text())
-    bodies.push(await (await t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { password: 'another-secret-pass-43' } })).text())
-    const token = await purchase(t, jwt)
-    await t.services.tokens.validateAndActivate(token.token)
-    await t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: 'wrong-password-guess' } })
+    bodies.push(await (await f.t.request('/api/v1/users/me', { bearer: jwt })).text())
+    bodies.push(await (await f.t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { password: 'another-secret-pass-43' } })).text())
+    const token = await purchase(f.t, jwt)
+    await f.t.services.tokens.validateAndActivate(token.token)
+    await f.t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: 'wrong-password-guess' } })
     for (const body of bodies) {
       expect(body).not.toContain(account.password)
       expect(body).not.toContain('another-secret-pass-43')
       expect(body).not.toMatch(/\$2[aby]\$/)
       expect(body).not.toMatch(/hashed_password|hashedPassword/)
     }
-    const log = t.logs.join('\n')
-    expect(t.logs.length).toBeGreaterThan(3)
+    const log = f.t.logs.join('\n')
+    expect(f.t.logs.length).toBeGreaterThan(3)
     for (const secret of [account.password, 'another-secret-pass-43', 'wrong-password-guess', jwt, token.token, TEST_SECRET]) {
       expect(log).not.toContain(secret)
     }
   })
 
   it('the database holds no usable token: only its SHA-256 and a ciphertext', async () => {
-    const { jwt } = await signUp(t)
-    const token = await purchase(t, jwt)
+    const { jwt } = await signUp(f.t)
+    const token = await purchase(f.t, jwt)
     const { accessTokens } = await import('../../src/db/schema')
     const { eq } = await import('drizzle-orm')
-    const [row] = await db.db.select().from(accessTokens).where(eq(accessTokens.id, token.id))
+    const [row] = await f.db.db.select().from(accessTokens).where(eq(accessTokens.id, token.id))
     const dump = JSON.stringify(row)
     expect(dump).not.toContain(token.token)
     const { createHash } = await import('node:crypto')
     expect(row!.tokenHash).toBe(createHash('sha256').update(token.token).digest('hex'))
     // The stored hash itself is not accepted as a token.
-    expect(await t.services.tokens.checkStatus(row!.tokenHash)).toBeNull()
+    expect(await f.t.services.tokens.checkStatus(row!.tokenHash)).toBeNull()
     // A server with another SECRET_KEY cannot decrypt what the dump holds.
-    const other = await startApp({ database: db, env: { SECRET_KEY: 'a-different-secret-key-for-another-server-0001' } })
+    const other = await startApp({ database: f.db, env: { SECRET_KEY: 'a-different-secret-key-for-another-server-0001' } })
     try {
       const { user } = await signUp(other)
       expect(user.id).toBeTruthy()
       expect(await other.deps.cipher.decrypt(row!.tokenCiphertext)).toBeNull()
-      expect(await t.deps.cipher.decrypt(row!.tokenCiphertext)).toBe(token.token)
+      expect(await f.t.deps.cipher.decrypt(row!.tokenCiphertext)).toBe(token.token)
     } finally {
       await other.close()
     }
   })
 
   it('unknown email, wrong password and inactive user take about the same time', async () => {
-    const slow = await startApp({ database: db, env: { BCRYPT_ROUNDS: '10' } })
+    const slow = await startApp({ database: f.db, env: { BCRYPT_ROUNDS: '10' } })
     try {
       const active = await signUp(slow)
       const inactive = await signUp(slow)

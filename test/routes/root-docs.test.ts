@@ -1,21 +1,12 @@
 import { readFileSync } from 'node:fs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, type TestDatabase, startApp, testDatabase } from '../support/harness'
+import { describe, expect, it } from 'vitest'
+import { appFixture } from '../support/harness'
 
-let db: TestDatabase
-let t: TestApp
-beforeAll(async () => {
-  db = await testDatabase()
-  t = await startApp({ database: db })
-})
-afterAll(async () => {
-  await t?.close()
-  await db?.drop()
-})
+const f = appFixture()
 
 describe('root and docs', () => {
   it('GET / welcomes with the version', async () => {
-    const res = await t.request('/')
+    const res = await f.t.request('/')
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ message: 'Welcome to Zenzefi Backend', version: '9.9.9-test', docs: '/docs' })
   })
@@ -26,7 +17,7 @@ describe('root and docs', () => {
   })
 
   it('/openapi.json is titled "Zenzefi Backend" and documents every route with the schemas that validate it', async () => {
-    const res = await t.request('/openapi.json')
+    const res = await f.t.request('/openapi.json')
     expect(res.status).toBe(200)
     const doc = await res.json()
     expect(doc.info.title).toBe('Zenzefi Backend')
@@ -42,7 +33,7 @@ describe('root and docs', () => {
 
   it('/docs serves Swagger UI and /redoc serves ReDoc, both pointing at /openapi.json', async () => {
     for (const path of ['/docs', '/redoc']) {
-      const res = await t.request(path)
+      const res = await f.t.request(path)
       expect(res.status).toBe(200)
       expect(res.headers.get('content-type')).toContain('text/html')
       expect(await res.text()).toContain('/openapi.json')
@@ -50,17 +41,17 @@ describe('root and docs', () => {
   })
 
   it('unknown paths are a JSON 404', async () => {
-    const res = await t.request('/nope')
+    const res = await f.t.request('/nope')
     expect(res.status).toBe(404)
     expect(await res.json()).toEqual({ detail: 'Not Found' })
   })
 
   it('CORS: listed origins get credentials, others get no CORS headers, never "*"', async () => {
-    const ok = await t.request('/api/v1/auth/login', { method: 'OPTIONS', headers: { origin: 'https://127.0.0.1:61000', 'access-control-request-method': 'POST' } })
+    const ok = await f.t.request('/api/v1/auth/login', { method: 'OPTIONS', headers: { origin: 'https://127.0.0.1:61000', 'access-control-request-method': 'POST' } })
     expect(ok.status).toBeLessThan(300)
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://127.0.0.1:61000')
     expect(ok.headers.get('access-control-allow-credentials')).toBe('true')
-    const bad = await t.request('/', { headers: { origin: 'https://evil.example' } })
+    const bad = await f.t.request('/', { headers: { origin: 'https://evil.example' } })
     expect(bad.headers.get('access-control-allow-origin')).toBeNull()
   })
 })

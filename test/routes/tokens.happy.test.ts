@@ -1,27 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, type TestDatabase, purchase, signUp, startApp, testDatabase } from '../support/harness'
+import { describe, expect, it } from 'vitest'
+import { appFixture, purchase, signUp } from '../support/harness'
 
-let db: TestDatabase
-let t: TestApp
-beforeAll(async () => {
-  db = await testDatabase()
-  t = await startApp({ database: db })
-})
-afterAll(async () => {
-  await t?.close()
-  await db?.drop()
-})
+const f = appFixture()
 
 const HOUR = 3_600_000
 
 /** A fresh JWT after the test clock moved past the old one's hour. */
 const relogin = async (account: { email: string; password: string }) =>
-  ((await (await t.request('/api/v1/auth/login', { method: 'POST', json: account })).json()) as { access_token: string }).access_token
+  ((await (await f.t.request('/api/v1/auth/login', { method: 'POST', json: account })).json()) as { access_token: string }).access_token
 
 describe('purchase', () => {
   it.each([1, 12, 24, 168, 720])('%i hours → 201, a 64-char URL-safe token, not yet activated', async (hours) => {
-    const { jwt } = await signUp(t)
-    const res = await t.request('/api/v1/tokens/purchase', { method: 'POST', bearer: jwt, json: { duration_hours: hours } })
+    const { jwt } = await signUp(f.t)
+    const res = await f.t.request('/api/v1/tokens/purchase', { method: 'POST', bearer: jwt, json: { duration_hours: hours } })
     expect(res.status).toBe(201)
     const body = await res.json()
     expect(Object.keys(body).sort()).toEqual(['activated_at', 'created_at', 'duration_hours', 'expires_at', 'id', 'is_active', 'token'])
@@ -31,21 +22,21 @@ describe('purchase', () => {
   })
 
   it('every token is different', async () => {
-    const { jwt } = await signUp(t)
-    const tokens = await Promise.all(Array.from({ length: 10 }, () => purchase(t, jwt, 1)))
+    const { jwt } = await signUp(f.t)
+    const tokens = await Promise.all(Array.from({ length: 10 }, () => purchase(f.t, jwt, 1)))
     expect(new Set(tokens.map((x) => x.token)).size).toBe(10)
   })
 })
 
 describe('my-tokens', () => {
   it('lists only the caller’s tokens, newest first, with the token shown again', async () => {
-    const a = await signUp(t)
-    const b = await signUp(t)
-    const first = await purchase(t, a.jwt, 1)
-    t.clock.advance(1000)
-    const second = await purchase(t, a.jwt, 12)
-    await purchase(t, b.jwt, 24)
-    const res = await t.request('/api/v1/tokens/my-tokens', { bearer: a.jwt })
+    const a = await signUp(f.t)
+    const b = await signUp(f.t)
+    const first = await purchase(f.t, a.jwt, 1)
+    f.t.clock.advance(1000)
+    const second = await purchase(f.t, a.jwt, 12)
+    await purchase(f.t, b.jwt, 24)
+    const res = await f.t.request('/api/v1/tokens/my-tokens', { bearer: a.jwt })
     expect(res.status).toBe(200)
     const list = await res.json()
     expect(list.map((x: { id: string }) => x.id)).toEqual([second.id, first.id])
@@ -53,15 +44,15 @@ describe('my-tokens', () => {
   })
 
   it('active_only=true (the default) hides revoked and expired tokens; false shows them', async () => {
-    const { account, jwt } = await signUp(t)
-    const revoked = await purchase(t, jwt, 1)
-    const expiring = await purchase(t, jwt, 1)
-    const unused = await purchase(t, jwt, 1)
-    await t.request(`/api/v1/tokens/${revoked.id}`, { method: 'DELETE', bearer: jwt })
-    await t.services.tokens.validateAndActivate(expiring.token)
-    t.clock.advance(HOUR + 1000)
+    const { account, jwt } = await signUp(f.t)
+    const revoked = await purchase(f.t, jwt, 1)
+    const expiring = await purchase(f.t, jwt, 1)
+    const unused = await purchase(f.t, jwt, 1)
+    await f.t.request(`/api/v1/tokens/${revoked.id}`, { method: 'DELETE', bearer: jwt })
+    await f.t.services.tokens.validateAndActivate(expiring.token)
+    f.t.clock.advance(HOUR + 1000)
     const fresh = await relogin(account)
-    const ids = async (q: string) => ((await (await t.request(`/api/v1/tokens/my-tokens${q}`, { bearer: fresh })).json()) as { id: string; is_active: boolean }[])
+    const ids = async (q: string) => ((await (await f.t.request(`/api/v1/tokens/my-tokens${q}`, { bearer: fresh })).json()) as { id: string; is_active: boolean }[])
     expect((await ids('')).map((x) => x.id)).toEqual([unused.id])
     expect((await ids('?active_only=true')).map((x) => x.id)).toEqual([unused.id])
     const all = await ids('?active_only=false')
@@ -73,41 +64,41 @@ describe('my-tokens', () => {
 
 describe('activation', () => {
   it('starts the clock at first proxy use: expires_at = activated_at + duration', async () => {
-    const { account, jwt } = await signUp(t)
-    const token = await purchase(t, jwt, 24)
-    t.clock.advance(5 * HOUR) // bought long before first use
-    const usedAt = t.clock.now().getTime()
-    const grant = await t.services.tokens.validateAndActivate(token.token)
+    const { account, jwt } = await signUp(f.t)
+    const token = await purchase(f.t, jwt, 24)
+    f.t.clock.advance(5 * HOUR) // bought long before first use
+    const usedAt = f.t.clock.now().getTime()
+    const grant = await f.t.services.tokens.validateAndActivate(token.token)
     expect(grant).toMatchObject({ tokenId: token.id, activatedAt: usedAt, expiresAt: usedAt + 24 * HOUR })
-    const [listed] = await (await t.request('/api/v1/tokens/my-tokens', { bearer: await relogin(account) })).json()
+    const [listed] = await (await f.t.request('/api/v1/tokens/my-tokens', { bearer: await relogin(account) })).json()
     expect(listed.activated_at).toBe(new Date(usedAt).toISOString())
     expect(listed.expires_at).toBe(new Date(usedAt + 24 * HOUR).toISOString())
   })
 
   it('checkStatus does not activate', async () => {
-    const { jwt } = await signUp(t)
-    const token = await purchase(t, jwt, 1)
-    const status = await t.services.tokens.checkStatus(token.token)
+    const { jwt } = await signUp(f.t)
+    const token = await purchase(f.t, jwt, 1)
+    const status = await f.t.services.tokens.checkStatus(token.token)
     expect(status).toMatchObject({ tokenId: token.id, activatedAt: null, expiresAt: null })
-    const [listed] = await (await t.request('/api/v1/tokens/my-tokens', { bearer: jwt })).json()
+    const [listed] = await (await f.t.request('/api/v1/tokens/my-tokens', { bearer: jwt })).json()
     expect(listed.activated_at).toBeNull()
   })
 
   it('a token is refused once its time is up, and later uses do not restart it', async () => {
-    const { jwt } = await signUp(t)
-    const token = await purchase(t, jwt, 1)
-    expect(await t.services.tokens.validateAndActivate(token.token)).not.toBeNull()
-    t.clock.advance(HOUR - 1000)
-    expect(await t.services.tokens.validateAndActivate(token.token)).not.toBeNull()
-    t.clock.advance(2000)
-    expect(await t.services.tokens.validateAndActivate(token.token)).toBeNull()
-    expect(await t.services.tokens.checkStatus(token.token)).toBeNull()
+    const { jwt } = await signUp(f.t)
+    const token = await purchase(f.t, jwt, 1)
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).not.toBeNull()
+    f.t.clock.advance(HOUR - 1000)
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).not.toBeNull()
+    f.t.clock.advance(2000)
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).toBeNull()
+    expect(await f.t.services.tokens.checkStatus(token.token)).toBeNull()
   })
 
   it('twenty simultaneous first uses activate once, all with the same expiry', async () => {
-    const { jwt } = await signUp(t)
-    const token = await purchase(t, jwt, 12)
-    const grants = await Promise.all(Array.from({ length: 20 }, () => t.services.tokens.validateAndActivate(token.token)))
+    const { jwt } = await signUp(f.t)
+    const token = await purchase(f.t, jwt, 12)
+    const grants = await Promise.all(Array.from({ length: 20 }, () => f.t.services.tokens.validateAndActivate(token.token)))
     expect(grants.every((g) => g !== null)).toBe(true)
     expect(new Set(grants.map((g) => g!.expiresAt)).size).toBe(1)
   })
@@ -115,24 +106,24 @@ describe('activation', () => {
 
 describe('revoke', () => {
   it('DELETE /tokens/{id} → 200, and the token is refused on the very next use even when cached and activated', async () => {
-    const { jwt } = await signUp(t)
-    const token = await purchase(t, jwt, 24)
-    expect(await t.services.tokens.validateAndActivate(token.token)).not.toBeNull()
-    expect(await t.services.tokens.validateAndActivate(token.token)).not.toBeNull() // now served from the cache
-    const res = await t.request(`/api/v1/tokens/${token.id}`, { method: 'DELETE', bearer: jwt })
+    const { jwt } = await signUp(f.t)
+    const token = await purchase(f.t, jwt, 24)
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).not.toBeNull()
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).not.toBeNull() // now served from the cache
+    const res = await f.t.request(`/api/v1/tokens/${token.id}`, { method: 'DELETE', bearer: jwt })
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ message: 'Token revoked successfully', token_id: token.id })
-    expect(await t.services.tokens.validateAndActivate(token.token)).toBeNull()
-    expect(await t.services.tokens.checkStatus(token.token)).toBeNull()
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).toBeNull()
+    expect(await f.t.services.tokens.checkStatus(token.token)).toBeNull()
   })
 
   it('deactivating the owner refuses their cached tokens on the next use', async () => {
-    const { user, jwt } = await signUp(t)
-    const token = await purchase(t, jwt, 24)
-    await t.services.tokens.validateAndActivate(token.token)
-    await t.services.accounts.setActive(user.id, false)
-    expect(await t.services.tokens.validateAndActivate(token.token)).toBeNull()
-    await t.services.accounts.setActive(user.id, true)
-    expect(await t.services.tokens.validateAndActivate(token.token)).not.toBeNull()
+    const { user, jwt } = await signUp(f.t)
+    const token = await purchase(f.t, jwt, 24)
+    await f.t.services.tokens.validateAndActivate(token.token)
+    await f.t.services.accounts.setActive(user.id, false)
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).toBeNull()
+    await f.t.services.accounts.setActive(user.id, true)
+    expect(await f.t.services.tokens.validateAndActivate(token.token)).not.toBeNull()
   })
 })

@@ -1,29 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, type TestDatabase, signUp, startApp, testDatabase } from '../support/harness'
+import { describe, expect, it } from 'vitest'
+import { appFixture, signUp } from '../support/harness'
 
-let db: TestDatabase
-let t: TestApp
-beforeAll(async () => {
-  db = await testDatabase()
-  t = await startApp({ database: db })
-})
-afterAll(async () => {
-  await t?.close()
-  await db?.drop()
-})
+const f = appFixture()
 
 describe('/api/v1/users/me', () => {
   it('GET returns the signed-in user', async () => {
-    const { user, jwt } = await signUp(t, { full_name: 'Grace Hopper' })
-    const res = await t.request('/api/v1/users/me', { bearer: jwt })
+    const { user, jwt } = await signUp(f.t, { full_name: 'Grace Hopper' })
+    const res = await f.t.request('/api/v1/users/me', { bearer: jwt })
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual(user)
   })
 
   it('PATCH changes the full name and bumps updated_at, leaving the rest', async () => {
-    const { user, jwt } = await signUp(t)
-    t.clock.advance(1000)
-    const res = await t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { full_name: 'New Name' } })
+    const { user, jwt } = await signUp(f.t)
+    f.t.clock.advance(1000)
+    const res = await f.t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { full_name: 'New Name' } })
     expect(res.status).toBe(200)
     const body = await res.json()
     expect(body).toMatchObject({ id: user.id, email: user.email, username: user.username, full_name: 'New Name' })
@@ -31,33 +22,33 @@ describe('/api/v1/users/me', () => {
   })
 
   it('PATCH password: the new one logs in, the old one no longer does', async () => {
-    const { account, jwt } = await signUp(t)
-    const res = await t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { password: 'brand new password' } })
+    const { account, jwt } = await signUp(f.t)
+    const res = await f.t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { password: 'brand new password' } })
     expect(res.status).toBe(200)
-    const login = (password: string) => t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password } })
+    const login = (password: string) => f.t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password } })
     expect((await login('brand new password')).status).toBe(200)
     expect((await login(account.password)).status).toBe(401)
   })
 
   it('PATCH with a too-short or over-72-byte password is a 422 and changes nothing', async () => {
-    const { account, jwt } = await signUp(t)
+    const { account, jwt } = await signUp(f.t)
     for (const password of ['short', 'é'.repeat(37)]) {
-      const res = await t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { password } })
+      const res = await f.t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { password } })
       expect(res.status).toBe(422)
     }
-    const login = await t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
+    const login = await f.t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
     expect(login.status).toBe(200)
   })
 
   it('PATCH cannot change email, username or privileges', async () => {
-    const { user, jwt } = await signUp(t)
-    const res = await t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { email: 'x@y.zz', username: 'hijack', is_superuser: true, is_active: false } })
+    const { user, jwt } = await signUp(f.t)
+    const res = await f.t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { email: 'x@y.zz', username: 'hijack', is_superuser: true, is_active: false } })
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ email: user.email, username: user.username, is_superuser: false, is_active: true })
   })
 
   it('PATCH needs authentication', async () => {
-    const res = await t.request('/api/v1/users/me', { method: 'PATCH', json: { full_name: 'x' } })
+    const res = await f.t.request('/api/v1/users/me', { method: 'PATCH', json: { full_name: 'x' } })
     expect(res.status).toBe(403)
   })
 })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
-import { inject } from 'vitest'
+import { afterAll, beforeAll, inject } from 'vitest'
 import { type App, createApp } from '../../src/app'
 import type { TokenCache } from '../../src/cache/interface'
 import { type Env, loadConfig } from '../../src/config'
@@ -160,4 +160,18 @@ export async function purchase(t: TestApp, jwt: string, hours = 24) {
   const res = await t.request('/api/v1/tokens/purchase', { method: 'POST', json: { duration_hours: hours }, bearer: jwt })
   if (res.status !== 201) throw new Error(`purchase failed: ${res.status} ${await res.text()}`)
   return (await res.json()) as { id: string; token: string; duration_hours: number; expires_at: string | null; activated_at: string | null; is_active: boolean }
+}
+
+/** One test file's database and app, made before its tests and dropped after them. */
+export function appFixture(env?: Env) {
+  const f = {} as { db: TestDatabase; t: TestApp }
+  beforeAll(async () => {
+    f.db = await testDatabase()
+    f.t = await startApp({ database: f.db, env })
+  })
+  afterAll(async () => {
+    await f.t?.close()
+    await f.db?.drop()
+  })
+  return f
 }

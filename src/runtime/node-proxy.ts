@@ -4,7 +4,8 @@ import https from 'node:https'
 import { pipeline } from 'node:stream'
 import zlib from 'node:zlib'
 import type { Config } from '../config'
-import { type HeaderPair, decodableEncoding, downstreamResponseHeaders, upstreamRequestHeaders } from '../gateway/headers'
+import type { TokenGrant } from '../cache/interface'
+import { type HeaderPair, type UpstreamContext, decodableEncoding, downstreamResponseHeaders, upstreamRequestHeaders } from '../gateway/headers'
 import type { LiveSessions } from '../gateway/live-sessions'
 import type { ProxyPlanner } from '../gateway/proxy-plan'
 import { PROXY_PREFIX } from '../gateway/public-url'
@@ -17,6 +18,19 @@ export function pairsOf(raw: string[]): HeaderPair[] {
   const out: HeaderPair[] = new Array(raw.length >> 1)
   for (let i = 0; i < raw.length; i += 2) out[i >> 1] = [raw[i]!, raw[i + 1]!]
   return out
+}
+
+/** What the upstream headers are built from on Node: the client socket, the Host it used, who the token belongs to. */
+export function upstreamContext(req: IncomingMessage, target: URL, grant: TokenGrant, isOwnCredential: (authorization: string) => boolean): UpstreamContext {
+  return {
+    upstreamHost: target.host,
+    clientIp: req.socket.remoteAddress ?? '',
+    proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    clientHost: req.headers.host ?? null,
+    userId: grant.userId,
+    tokenId: grant.tokenId,
+    isOwnCredential,
+  }
 }
 
 export function upstreamAgent(config: Pick<Config, 'zenzefiTargetUrl' | 'zenzefiCaFile' | 'zenzefiTlsInsecure'>) {
@@ -100,15 +114,7 @@ export function createNodeProxy(deps: {
         return
       }
 
-      const headers = upstreamRequestHeaders(pairsOf(req.rawHeaders), {
-        upstreamHost: target.host,
-        clientIp: req.socket.remoteAddress ?? '',
-        proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-        clientHost: req.headers.host ?? null,
-        userId: outcome.grant.userId,
-        tokenId: outcome.grant.tokenId,
-        isOwnCredential: deps.isOwnCredential,
-      })
+      const headers = upstreamRequestHeaders(pairsOf(req.rawHeaders), upstreamContext(req, target, outcome.grant, deps.isOwnCredential))
       const upReq = transport.request({
         agent,
         protocol: target.protocol,

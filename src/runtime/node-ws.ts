@@ -14,7 +14,7 @@ import { BAD_GATEWAY, GATEWAY_TIMEOUT, ORIGIN_NOT_ALLOWED, closeFrame, originPol
 import { PROXY_PREFIX } from '../gateway/public-url'
 import type { Logger } from '../logger'
 import type { TokenService } from '../services/tokens'
-import { pairsOf } from './node-proxy'
+import { pairsOf, upstreamContext } from './node-proxy'
 import { type Refusal, handshakeProblem, offeredProtocols, writeRefusal } from './node-ws-handshake'
 import { createPipe } from './node-ws-pipe'
 import { dialUpstream } from './node-ws-upstream'
@@ -107,15 +107,7 @@ export function createWsRelay(deps: WsRelayDeps) {
       const requestTarget = basePath + path + withoutTokenParam(search)
       const headers = upstreamRequestHeaders(
         pairsOf(req.rawHeaders).filter(([name]) => !isHandshakeHeader(name)),
-        {
-          upstreamHost: target.host,
-          clientIp: req.socket.remoteAddress ?? '',
-          proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-          clientHost: req.headers.host ?? null,
-          userId: auth.grant.userId,
-          tokenId: auth.grant.tokenId,
-          isOwnCredential: deps.isOwnCredential,
-        },
+        upstreamContext(req, target, auth.grant, deps.isOwnCredential),
       )
 
       let dial: ReturnType<typeof dialUpstream>

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClientOptions, WebSocket, WebSocketServer } from 'ws'
 import { type Gateway, type Upstream, customer, startGateway, startUpstream } from '../support/gateway'
+import { closed, nextMessage, openWebSocket, until } from '../support/ws-client'
 import { type TestDatabase, testDatabase } from '../support/harness'
 
 // A real HTTPS Zenzefi stand-in (test CA) speaking WebSocket, the real Node server
@@ -122,22 +123,7 @@ afterAll(async () => {
 const wsUrl = (g: Gateway, path: string) => `${g.url.replace(/^http/, 'ws')}/api/v1/proxy${path}`
 
 /** An open client socket through the gateway, or the HTTP refusal it got instead. */
-function connect(g: Gateway, path: string, opts: ClientOptions & { protocols?: string[] } = {}) {
-  const { protocols, ...options } = opts
-  const ws = new WebSocket(wsUrl(g, path), protocols ?? [], { perMessageDeflate: false, ...options })
-  return new Promise<WebSocket>((resolve, reject) => {
-    ws.once('open', () => resolve(ws))
-    ws.once('unexpected-response', (_req, res) => {
-      let body = ''
-      res.on('data', (c) => (body += c))
-      res.on('end', () => {
-        ws.terminate()
-        reject(Object.assign(new Error(`refused: ${res.statusCode}`), { status: res.statusCode, body }))
-      })
-    })
-    ws.on('error', reject)
-  })
-}
+const connect = (g: Gateway, path: string, opts: ClientOptions & { protocols?: string[] } = {}) => openWebSocket(wsUrl(g, path), opts)
 
 /** The refusal of an upgrade that must not happen: status and parsed body. */
 async function refusal(g: Gateway, path: string, opts: ClientOptions = {}) {
@@ -152,35 +138,7 @@ async function refusal(g: Gateway, path: string, opts: ClientOptions = {}) {
   return { status: err.status, body: JSON.parse(err.body!) as { detail: string } }
 }
 
-function nextMessage(ws: WebSocket, ms = 5000) {
-  return new Promise<{ data: Buffer; isBinary: boolean }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no message')), ms)
-    ws.once('message', (data: Buffer, isBinary) => {
-      clearTimeout(timer)
-      resolve({ data, isBinary })
-    })
-  })
-}
-
-function closed(ws: WebSocket, ms = 5000) {
-  return new Promise<{ code: number; reason: string; at: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('not closed')), ms)
-    ws.once('close', (code, reason) => {
-      clearTimeout(timer)
-      resolve({ code, reason: reason.toString(), at: performance.now() })
-    })
-  })
-}
-
 const lastConn = () => conns[conns.length - 1]!
-
-async function until(check: () => boolean, ms = 3000) {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 async function echoes(ws: WebSocket) {
   ws.send('héllo ☃')

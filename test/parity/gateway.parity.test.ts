@@ -12,8 +12,9 @@
 // Node speaks to it directly, the worker through the Upstash REST bridge.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { WebSocket } from 'ws'
+import type { WebSocket } from 'ws'
 import { services } from '../support/services'
+import { closed, nextMessage, openWebSocket as open, until } from '../support/ws-client'
 import { type PlainUpstream, startPlainUpstream } from '../support/plain-upstream'
 import { startRedisServer } from '../support/redis-server'
 import { type Target, type TargetKind, deadUpstreamUrl, nodeTarget, workerTarget } from './targets'
@@ -320,43 +321,3 @@ describe('parity', () => {
     expect(pages.get('worker')).toBe(pages.get('node'))
   })
 })
-
-function open(url: string) {
-  const ws = new WebSocket(url, { perMessageDeflate: false })
-  return new Promise<WebSocket>((resolve, reject) => {
-    ws.once('open', () => resolve(ws))
-    ws.once('unexpected-response', (_req, res) => {
-      let body = ''
-      res.on('data', (chunk: Buffer) => (body += chunk))
-      res.on('end', () => {
-        ws.terminate()
-        reject(Object.assign(new Error(`refused: ${res.statusCode}`), { status: res.statusCode, body }))
-      })
-    })
-    ws.once('error', reject)
-  })
-}
-
-function nextMessage(ws: WebSocket, ms = 5_000) {
-  return new Promise<{ data: Buffer; isBinary: boolean }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no message')), ms)
-    ws.once('message', (data: Buffer, isBinary) => {
-      clearTimeout(timer)
-      resolve({ data, isBinary })
-    })
-  })
-}
-
-async function until(check: () => boolean, ms = 2_000) {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-function closed(ws: WebSocket) {
-  return new Promise<{ code: number; reason: string; at: number }>((resolve) => {
-    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: performance.now() }))
-  })
-}

@@ -1,10 +1,10 @@
 import { createApp } from '../app'
 import { ConfigError } from '../config'
-import { consoleLogger } from '../logger'
 import { buildNodeDeps, nodeConfig } from './node-deps'
 import { createNodeServer } from './node-server'
+import { stdoutLogger } from './stdout-log'
 
-const log = consoleLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'info')
+const log = stdoutLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'info')
 
 async function main() {
   const config = await nodeConfig(process.env, log)

@@ -9,6 +9,8 @@ import { type HeaderPair, type UpstreamContext, decodableEncoding, downstreamRes
 import type { LiveSessions } from '../gateway/live-sessions'
 import type { ProxyPlanner } from '../gateway/proxy-plan'
 import { PROXY_PREFIX } from '../gateway/public-url'
+import { rewriteText } from '../gateway/rewrite-text'
+import { bodyKind, isIdentity } from '../gateway/rewriter'
 import { rewriterFor } from './html-rewriter-wasm'
 import type { Logger } from '../logger'
 import { rewriteTransform } from './node-rewrite-stream'
@@ -73,6 +75,29 @@ function sendJson(res: ServerResponse, status: number, detail: string) {
 }
 
 const BODYLESS_STATUS = new Set([204, 304])
+/** Bodies up to this size (by Content-Length) are rewritten in one pass rather than streamed. */
+const SMALL_TEXT_BYTES = 64 * 1024
+
+/** The whole body of a response whose Content-Length is known and small. */
+function readSmall(upRes: IncomingMessage, done: (err: Error | null, body?: Buffer) => void) {
+  let called = false
+  const cb = (err: Error | null, body?: Buffer) => {
+    if (called) return
+    called = true
+    done(err, body)
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  upRes.on('data', (c: Buffer) => {
+    chunks.push(c)
+    size += c.length
+  })
+  upRes.on('end', () => cb(null, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)))
+  upRes.on('error', (err) => cb(err))
+  upRes.on('close', () => {
+    if (!upRes.complete) cb(new Error('upstream closed before the end of the body'))
+  })
+}
 
 type Stream = Readable | Duplex
 
@@ -197,7 +222,27 @@ export function createNodeProxy(deps: {
         const status = upRes.statusCode ?? 502
         const bodyless = method === 'HEAD' || BODYLESS_STATUS.has(status)
         const encoding = decodableEncoding(upRes.headers['content-encoding'])
-        const rewriter = bodyless || encoding === null ? null : rewriterFor(upRes.headers['content-type'] ?? null, outcome.mapper)
+        const contentType = upRes.headers['content-type'] ?? null
+        const small = Number(upRes.headers['content-length'] ?? Infinity)
+        // A small uncompressed CSS/JS/JSON body (Zenzefi's REST answers): read whole and rewritten in one pass,
+        // sent with its new Content-Length — no stream stages, no chunked encoding.
+        if (!bodyless && encoding === 'identity' && small <= SMALL_TEXT_BYTES) {
+          const kind = bodyKind(contentType)
+          if (kind !== null && kind !== 'html' && !isIdentity(outcome.mapper)) {
+            return void readSmall(upRes, (err, body) => {
+              if (err || !body) {
+                if (!res.destroyed) res.destroy()
+                return logLine(status, { error: 'stream aborted' })
+              }
+              const out = Buffer.from(rewriteText(kind, body.toString('utf8'), outcome.mapper), 'utf8')
+              const headers = downstreamResponseHeaders(pairsOf(upRes.rawHeaders), { mapper: outcome.mapper, rewriting: true, corsOrigin: outcome.corsOrigin })
+              headers.push('Content-Length', String(out.length))
+              res.writeHead(status, headers).end(out)
+              logLine(status)
+            })
+          }
+        }
+        const rewriter = bodyless || encoding === null ? null : rewriterFor(contentType, outcome.mapper)
         res.writeHead(
           status,
           downstreamResponseHeaders(pairsOf(upRes.rawHeaders), { mapper: outcome.mapper, rewriting: rewriter !== null, corsOrigin: outcome.corsOrigin }),

@@ -89,6 +89,18 @@ describe('when Zenzefi fails', () => {
     expect(Date.now() - started).toBeLessThan(5000)
   })
 
+  it('a small JSON body cut short by the upstream ends the client response with an error, not a hang', async () => {
+    const { token } = await customer(f.gw.t)
+    f.up.on((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' })
+      res.write('{"a": "')
+      setTimeout(() => req.socket.destroy(), 50)
+    })
+    const res = await get(f.gw, '/short.json', token).catch((e: Error) => e)
+    if (res instanceof Response) await expect(res.text()).rejects.toThrow()
+    else expect(res).toBeInstanceOf(Error)
+  })
+
   it('an upstream that dies mid-body ends the client response with an error, not a hang', async () => {
     const { token } = await customer(f.gw.t)
     f.up.on((req, res) => {

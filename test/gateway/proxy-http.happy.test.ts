@@ -196,11 +196,18 @@ describe('responses', () => {
     const bin = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 256))
     f.up.on((req, res) => {
       if (req.url === '/app.css') res.writeHead(200, { 'content-type': 'text/css' }).end('body{background:url(/img/bg.png)} @import "/x.css";')
-      else if (req.url === '/data.json') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ next: `${f.up.url}/api/next` }))
+      else if (req.url === '/data.json') {
+        const body = JSON.stringify({ next: `${f.up.url}/api/next` })
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
+      }
       else res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bin.length }).end(bin)
     })
     expect(await (await proxy('/app.css', token)).text()).toBe('body{background:url(/api/v1/proxy/img/bg.png)} @import "/api/v1/proxy/x.css";')
-    expect(JSON.parse(await (await proxy('/data.json', token)).text())).toEqual({ next: `${BACKEND}/api/v1/proxy/api/next` })
+    const json = await proxy('/data.json', token)
+    const text = await json.text()
+    expect(JSON.parse(text)).toEqual({ next: `${BACKEND}/api/v1/proxy/api/next` })
+    // Small text bodies are rewritten in one pass and keep an exact Content-Length.
+    expect(json.headers.get('content-length')).toBe(String(Buffer.byteLength(text)))
     const dl = await proxy('/file.bin', token)
     expect(dl.headers.get('content-length')).toBe('4096')
     expect(Buffer.from(await dl.arrayBuffer()).equals(bin)).toBe(true)

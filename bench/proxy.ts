@@ -33,6 +33,7 @@ import {
 import type { DownloadLoopJob, DownloadLoopResult, HttpLoadJob, LoadJob, HttpLoadResult, PacedResult, WsLoadResult, WsPingResult } from './lib/load-jobs'
 import { elapsedUs, nowNs } from './lib/stats'
 import { type Cell, fmt, printTable } from './lib/table'
+import { runMain } from './lib/run-main'
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 5)
 const WARMUP_SECONDS = Math.min(2, Math.max(1, SECONDS / 4))
@@ -492,14 +493,4 @@ function autocannonVersion(): string {
   }
 }
 
-main()
-  .then(() => {
-    setTimeout(() => {
-      console.error('bench: something still holds the event loop after cleanup; exiting')
-      process.exit(1)
-    }, 5_000).unref()
-  })
-  .catch((err) => {
-    console.error(err)
-    process.exit(1)
-  })
+runMain(main)

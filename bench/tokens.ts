@@ -21,6 +21,7 @@ import { createTokenService } from '../src/services/tokens'
 import { DEFAULT_REDIS_URL, openBenchDatabase, redisReachable } from './lib/services'
 import { type Case, type Summary, elapsedUs, measureInterleaved, nowNs, summarize } from './lib/stats'
 import { type Cell, fmt, printTable } from './lib/table'
+import { runMain } from './lib/run-main'
 
 const N_LOCAL = 20_000
 const N_REMOTE = 5_000
@@ -293,15 +294,4 @@ async function main() {
   console.log(`\nTotal bench time ${fmt(elapsedUs(benchStarted) / 1e6)} s`)
 }
 
-main()
-  .then(() => {
-    // Everything is closed; if a handle still holds the process, say so instead of hanging.
-    setTimeout(() => {
-      console.error('bench: something still holds the event loop after cleanup; exiting')
-      process.exit(1)
-    }, 5_000).unref()
-  })
-  .catch((err) => {
-    console.error(err)
-    process.exit(1)
-  })
+runMain(main)

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClientOptions, WebSocket, WebSocketServer } from 'ws'
 import { type Gateway, type Upstream, customer, startGateway, startUpstream } from '../support/gateway'
-import { closed, nextMessage, openWebSocket, until } from '../support/ws-client'
+import { closed, echoes, nextMessage, openWebSocket, until } from '../support/ws-client'
 import { type TestDatabase, testDatabase } from '../support/harness'
 
 // A real HTTPS Zenzefi stand-in (test CA) speaking WebSocket, the real Node server
@@ -139,21 +139,6 @@ async function refusal(g: Gateway, path: string, opts: ClientOptions = {}) {
 }
 
 const lastConn = () => conns[conns.length - 1]!
-
-async function echoes(ws: WebSocket) {
-  ws.send('héllo ☃')
-  const text = await nextMessage(ws)
-  expect(text.isBinary).toBe(false)
-  expect(text.data.toString()).toBe('héllo ☃')
-  const bytes = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80])
-  ws.send(bytes)
-  const bin = await nextMessage(ws)
-  expect(bin.isBinary).toBe(true)
-  expect(bin.data.equals(bytes)).toBe(true)
-  // Valid UTF-8 sent as binary stays binary.
-  ws.send(Buffer.from('plain'), { binary: true })
-  expect((await nextMessage(ws)).isBinary).toBe(true)
-}
 
 describe('relaying frames, by each token source', () => {
   it('?token= — text and binary echo with their types', async () => {

@@ -14,7 +14,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WebSocket } from 'ws'
 import { services } from '../support/services'
-import { closed, nextMessage, openWebSocket as open, until } from '../support/ws-client'
+import { closed, echoes, nextMessage, openWebSocket as open, until } from '../support/ws-client'
 import { type PlainUpstream, startPlainUpstream } from '../support/plain-upstream'
 import { startRedisServer } from '../support/redis-server'
 import { type Target, type TargetKind, deadUpstreamUrl, nodeTarget, workerTarget } from './targets'
@@ -151,15 +151,7 @@ describe.each(targets)('$name', (kind) => {
     it('a WebSocket through /ws?token= echoes text and binary frames', async () => {
       ws = await open(`${target.url.replace(/^http/, 'ws')}${PREFIX}/ws/echo?token=${c.token}&transport=websocket`)
       wsClosed = closed(ws)
-      ws.send('héllo ☃')
-      const text = await nextMessage(ws)
-      expect(text.isBinary).toBe(false)
-      expect(text.data.toString()).toBe('héllo ☃')
-      const bytes = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80])
-      ws.send(bytes)
-      const bin = await nextMessage(ws)
-      expect(bin.isBinary).toBe(true)
-      expect(Buffer.compare(bin.data, bytes)).toBe(0)
+      await echoes(ws)
 
       const seen = up.lastTo('/ws')!
       expect(seen.method).toBe('UPGRADE')

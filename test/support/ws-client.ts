@@ -1,3 +1,4 @@
+import { expect } from 'vitest'
 import { type ClientOptions, WebSocket } from 'ws'
 
 /** An open client socket, or a rejection carrying the HTTP status and body the upgrade was refused with. */
@@ -45,4 +46,20 @@ export async function until(check: () => boolean, ms = 3000) {
     if (Date.now() > end) throw new Error('condition not met in time')
     await new Promise((r) => setTimeout(r, 10))
   }
+}
+
+/** Text and binary frames come back through the relay with their content and their type. */
+export async function echoes(ws: WebSocket) {
+  ws.send('héllo ☃')
+  const text = await nextMessage(ws)
+  expect(text.isBinary).toBe(false)
+  expect(text.data.toString()).toBe('héllo ☃')
+  const bytes = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80])
+  ws.send(bytes)
+  const bin = await nextMessage(ws)
+  expect(bin.isBinary).toBe(true)
+  expect(bin.data.equals(bytes)).toBe(true)
+  // Valid UTF-8 sent as binary stays binary.
+  ws.send(Buffer.from('plain'), { binary: true })
+  expect((await nextMessage(ws)).isBinary).toBe(true)
 }

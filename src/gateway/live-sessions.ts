@@ -17,23 +17,25 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
   const byHash = new Map<string, Set<Session>>()
   let timer: ReturnType<typeof setInterval> | null = null
 
-  const closeAll = (hash: string, reason: CloseReason) => {
+  // One stream that can't be closed must not stop the others, nor the revocation that got us here.
+  const safeClose = (s: Session, reason: CloseReason) => {
+    try {
+      s.close(reason)
+    } catch {
+      // already gone
+    }
+  }
+
+  const closeToken = (hash: string, reason: CloseReason) => {
     const set = byHash.get(hash)
     if (!set) return
     byHash.delete(hash)
-    // One stream that can't be closed must not stop the others, nor the revocation that got us here.
-    for (const s of set) {
-      try {
-        s.close(reason)
-      } catch {
-        // already gone
-      }
-    }
+    for (const s of set) safeClose(s, reason)
   }
 
   // Revocation and deactivation arrive here from this instance and, over Redis, from every other.
   deps.cache.onInvalidate((hashes) => {
-    for (const h of hashes) closeAll(h, 'revoked')
+    for (const h of hashes) closeToken(h, 'revoked')
   })
 
   const sweep = () => {
@@ -42,11 +44,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
       for (const s of set) {
         if (s.expiresAt !== null && s.expiresAt <= now) {
           set.delete(s)
-          try {
-            s.close('expired')
-          } catch {
-            // already gone
-          }
+          safeClose(s, 'expired')
         }
       }
       if (set.size === 0) byHash.delete(hash)
@@ -117,7 +115,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
     closeAll(reason: CloseReason) {
       const all = [...byHash.values()]
       byHash.clear()
-      for (const set of all) for (const s of set) s.close(reason)
+      for (const set of all) for (const s of set) safeClose(s, reason)
     },
     get size() {
       let n = 0

@@ -4,7 +4,7 @@
 import type { HeaderPair } from './headers'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers'
 import type { LiveSessions } from './live-sessions'
-import type { ProxyPlanner } from './proxy-plan'
+import { BAD_GATEWAY, GATEWAY_TIMEOUT, type ProxyPlanner } from './proxy-plan'
 import { PROXY_PREFIX, type UrlMapper } from './public-url'
 import { type HtmlEngine, bodyKind, isIdentity, rewriterFor, toTransformStream } from './rewriter'
 
@@ -23,8 +23,16 @@ export interface FetchProxyDeps {
   log: { info(msg: string, fields?: Record<string, unknown>): void; error(msg: string, fields?: Record<string, unknown>): void }
 }
 
-const json = (status: number, detail: string) =>
+/** A `{"detail"}` answer, as every error of the API. */
+export const detailResponse = (status: number, detail: string) =>
   new Response(JSON.stringify({ detail }), { status, headers: { 'content-type': 'application/json' } })
+
+/** Our flat [name, value, ...] header lists as Headers (repeated names, e.g. Set-Cookie, stay separate). */
+function headersOf(flat: string[]): Headers {
+  const headers = new Headers()
+  for (let i = 0; i < flat.length; i += 2) headers.append(flat[i]!, flat[i + 1]!)
+  return headers
+}
 
 const BODYLESS = new Set([101, 204, 205, 304])
 
@@ -38,9 +46,7 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     const method = request.method
     const outcome = await deps.planner.plan({ method, path, search: url.search, header: (n) => request.headers.get(n) })
     if (outcome.kind === 'reply') {
-      const headers = new Headers()
-      for (let i = 0; i < outcome.headers.length; i += 2) headers.append(outcome.headers[i]!, outcome.headers[i + 1]!)
-      return new Response(outcome.body || null, { status: outcome.status, headers })
+      return new Response(outcome.body || null, { status: outcome.status, headers: headersOf(outcome.headers) })
     }
 
     // Decided once, up front: the header rules are synchronous and the check may not be.
@@ -89,7 +95,7 @@ export function createFetchProxy(deps: FetchProxyDeps) {
       unregister()
       const timedOut = abort.signal.aborted && String((abort.signal.reason as Error)?.message) === 'timeout'
       deps.log.error('upstream request failed', { method, path: url.pathname, status: timedOut ? 504 : 502, error: String((err as Error)?.message ?? err) })
-      return timedOut ? json(504, 'Gateway Timeout: Zenzefi server did not respond') : json(502, 'Bad Gateway: Unable to reach Zenzefi server')
+      return timedOut ? detailResponse(504, GATEWAY_TIMEOUT) : detailResponse(502, BAD_GATEWAY)
     } finally {
       clearTimeout(timer)
     }
@@ -104,8 +110,6 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     for (const [name, value] of upstream.headers) if (name !== 'set-cookie') pairs.push([name, value])
     for (const cookie of upstream.headers.getSetCookie()) pairs.push(['set-cookie', cookie])
     const flat = downstreamResponseHeaders(pairs, { mapper: outcome.mapper, rewriting: rewriter !== null || builtInHtml || encoded, corsOrigin: outcome.corsOrigin })
-    const out = new Headers()
-    for (let i = 0; i < flat.length; i += 2) out.append(flat[i]!, flat[i + 1]!)
 
     let body: ReadableStream<Uint8Array> | null = bodyless ? null : upstream.body
     if (body && builtInHtml) body = deps.rewriteHtml!(body, outcome.mapper)
@@ -124,6 +128,6 @@ export function createFetchProxy(deps: FetchProxyDeps) {
       body = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>(tracker))
     } else unregister()
     deps.log.info('proxy', { method, path: url.pathname, status: upstream.status })
-    return new Response(body, { status: upstream.status, headers: out })
+    return new Response(body, { status: upstream.status, headers: headersOf(flat) })
   }
 }

@@ -32,6 +32,8 @@ const reply = (status: number, detail: string, headers: string[] = []): ProxyOut
 
 export const AUTH_REQUIRED = 'Authentication required: provide cookie or X-Access-Token header'
 export const INVALID_TOKEN = 'Invalid or expired access token'
+export const BAD_GATEWAY = 'Bad Gateway: Unable to reach Zenzefi server'
+export const GATEWAY_TIMEOUT = 'Gateway Timeout: Zenzefi server did not respond'
 
 function decodedKey(pair: string): string {
   const key = pair.split('=')[0]!.replace(/\+/g, ' ')

@@ -6,8 +6,6 @@ import { tokenParam } from './proxy-plan'
 import { type TokenSource, tokenFromRequest } from './token-source'
 
 export const ORIGIN_NOT_ALLOWED = 'Origin not allowed'
-export const BAD_GATEWAY = 'Bad Gateway: Unable to reach Zenzefi server'
-export const GATEWAY_TIMEOUT = 'Gateway Timeout: Zenzefi server did not respond'
 /** The close frame a relay sends when the gateway ends a connection: 1008 (policy) when the token stopped being valid, 1001 when we shut down. */
 export function closeFrame(reason: CloseReason): [code: number, reason: string] {
   switch (reason) {
@@ -18,6 +16,14 @@ export function closeFrame(reason: CloseReason): [code: number, reason: string] 
     case 'shutdown':
       return [1001, 'Server shutting down']
   }
+}
+
+/**
+ * Can this code be sent in a close frame? 1005 (no code), 1006 (abnormal) and
+ * 1015 (TLS) only ever report what happened locally; 1004 is reserved.
+ */
+export function sendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
 }
 
 /** WebSocket upgrades: `?token=`, then the cookie, then X-Access-Token. */

@@ -7,7 +7,7 @@ import type { Config } from '../config'
 import type { TokenGrant } from '../cache/interface'
 import { type HeaderPair, type UpstreamContext, decodableEncoding, downstreamResponseHeaders, upstreamRequestHeaders } from '../gateway/headers'
 import type { LiveSessions } from '../gateway/live-sessions'
-import type { ProxyPlanner } from '../gateway/proxy-plan'
+import { BAD_GATEWAY, GATEWAY_TIMEOUT, type ProxyPlanner } from '../gateway/proxy-plan'
 import { PROXY_PREFIX } from '../gateway/public-url'
 import { rewriteText } from '../gateway/rewrite-text'
 import { bodyKind, isIdentity } from '../gateway/rewriter'
@@ -204,12 +204,12 @@ export function createNodeProxy(deps: {
         clearTimeout(timer)
         if (res.headersSent || res.destroyed) return void res.destroy()
         if (timedOut) {
-          sendJson(res, 504, 'Gateway Timeout: Zenzefi server did not respond')
+          sendJson(res, 504, GATEWAY_TIMEOUT)
           logLine(504, { error: `no response headers within ${config.zenzefiTimeoutSeconds} s (ZENZEFI_TIMEOUT_SECONDS)` })
           return
         }
         const reason = failureReason(err)
-        sendJson(res, 502, `Bad Gateway: Unable to reach Zenzefi server (${reason})`)
+        sendJson(res, 502, `${BAD_GATEWAY} (${reason})`)
         const fix =
           reason === 'upstream certificate not trusted'
             ? 'set ZENZEFI_CA_FILE to the PEM of the CA that signed the Zenzefi certificate (or ZENZEFI_TLS_INSECURE=true to skip verification)'

@@ -2,6 +2,7 @@
 // and close codes cross over, and a slow receiver pauses the sender.
 
 import type { RawData, WebSocket } from 'ws'
+import { sendableCloseCode } from '../gateway/ws-auth'
 
 /** Past this many bytes queued for the receiving side, the sending side stops being read. */
 export const HIGH_WATER_BYTES = 1024 * 1024
@@ -12,14 +13,6 @@ export const FORCE_CLOSE_MS = 2_000
 
 const OPEN = 1
 const CLOSED = 3
-
-/**
- * Can this code be sent in a close frame? 1005 (no code), 1006 (abnormal) and
- * 1015 (TLS) only ever report what happened locally; 1004 is reserved.
- */
-export function sendableCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
-}
 
 export type Side = 'client' | 'upstream'
 

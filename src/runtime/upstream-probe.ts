@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import type { Config } from '../config'
+import { upstreamAgent } from './node-proxy'
 
 /**
  * HEAD to the Zenzefi host with the same TLS rules the proxy uses: the CA file
@@ -10,10 +10,11 @@ import type { Config } from '../config'
  */
 export function createUpstreamProbe(config: Pick<Config, 'zenzefiTargetUrl' | 'zenzefiCaFile' | 'zenzefiTlsInsecure'>) {
   const target = new URL(config.zenzefiTargetUrl)
-  const ca = config.zenzefiCaFile ? readFileSync(config.zenzefiCaFile) : undefined
+  // The proxy's own TLS rules (CA file, insecure only when asked), in one place.
+  const agent = upstreamAgent(config)
   return () =>
     new Promise<void>((resolve, reject) => {
-      const options = { method: 'HEAD', timeout: 5_000, ca, rejectUnauthorized: !config.zenzefiTlsInsecure, agent: false as const }
+      const options = { method: 'HEAD', timeout: 5_000, agent }
       const req = (target.protocol === 'https:' ? https : http).request(target, options, (res) => {
         res.resume()
         resolve()

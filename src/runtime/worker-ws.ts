@@ -4,9 +4,10 @@
 import type { Config } from '../config'
 import { type HeaderPair, upstreamRequestHeaders } from '../gateway/headers'
 import type { LiveSessions } from '../gateway/live-sessions'
-import { AUTH_REQUIRED, INVALID_TOKEN, withoutTokenParam } from '../gateway/proxy-plan'
+import { detailResponse as json } from '../gateway/proxy-fetch'
+import { AUTH_REQUIRED, BAD_GATEWAY, GATEWAY_TIMEOUT, INVALID_TOKEN, withoutTokenParam } from '../gateway/proxy-plan'
 import { PROXY_PREFIX } from '../gateway/public-url'
-import { BAD_GATEWAY, GATEWAY_TIMEOUT, ORIGIN_NOT_ALLOWED, closeFrame, originPolicy, upgradeToken } from '../gateway/ws-auth'
+import { ORIGIN_NOT_ALLOWED, closeFrame, originPolicy, sendableCloseCode, upgradeToken } from '../gateway/ws-auth'
 import type { Logger } from '../logger'
 import type { TokenService } from '../services/tokens'
 
@@ -15,10 +16,6 @@ interface CfWebSocket extends WebSocket {
 }
 declare const WebSocketPair: { new (): { 0: CfWebSocket; 1: CfWebSocket } }
 
-const json = (status: number, detail: string) => new Response(JSON.stringify({ detail }), { status, headers: { 'content-type': 'application/json' } })
-
-// 1005/1006/1015 describe a close; they can't be sent in one.
-const sendable = (code: number) => code === 1000 || (code >= 3000 && code <= 4999) || (code >= 1001 && code <= 1014 && code !== 1005 && code !== 1006)
 
 export function createWorkerWsRelay(deps: {
   config: Config
@@ -100,7 +97,7 @@ export function createWorkerWsRelay(deps: {
       if (!open) return
       open = false
       unregister()
-      const c = sendable(code) ? code : 1000
+      const c = sendableCloseCode(code) ? code : 1000
       for (const ws of [server, upstream]) {
         try {
           ws.close(c, reason)

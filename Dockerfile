@@ -9,4 +9,4 @@ COPY src ./src
 COPY drizzle ./drizzle
 USER node
 EXPOSE 8000
-CMD ["npx", "tsx", "src/runtime/node.ts"]
+CMD ["npx", "tsx", "src/runtime/node/main.ts"]

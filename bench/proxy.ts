@@ -18,7 +18,6 @@ import { availableParallelism, cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import {
   type BenchCa,
-  type TsChild,
   cpuMs,
   foreignLoad,
   forkTs,
@@ -28,12 +27,13 @@ import {
   sampleRss,
   spawnTracked,
   stopChild,
+  type TsChild,
   tempDir,
 } from './lib/children'
-import type { DownloadLoopJob, DownloadLoopResult, HttpLoadJob, LoadJob, HttpLoadResult, PacedResult, WsLoadResult, WsPingResult } from './lib/load-jobs'
+import type { DownloadLoopJob, DownloadLoopResult, HttpLoadJob, HttpLoadResult, LoadJob, PacedResult, WsLoadResult, WsPingResult } from './lib/load-jobs'
+import { runMain } from './lib/run-main'
 import { elapsedUs, nowNs } from './lib/stats'
 import { type Cell, fmt, printTable } from './lib/table'
-import { runMain } from './lib/run-main'
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 5)
 const WARMUP_SECONDS = Math.min(2, Math.max(1, SECONDS / 4))
@@ -113,7 +113,7 @@ interface Gateway {
   stop(): Promise<void>
 }
 
-/** `node --import tsx src/runtime/node.ts` with the production entry point's own wiring; stdout+stderr → a log file (or /dev/null). */
+/** `node --import tsx src/runtime/node/main.ts` with the production entry point's own wiring; stdout+stderr → a log file (or /dev/null). */
 async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa): Promise<Gateway> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
@@ -134,7 +134,7 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa): Prom
   for (const name of ['ZENZEFI_TLS_INSECURE', 'BACKEND_URL', 'ZENZEFI_TIMEOUT_SECONDS']) delete env[name]
   const fd = openSync(logFile ?? '/dev/null', 'a')
   const prof = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, 'gateway')}`] : []
-  const child = spawnTracked(process.execPath, [...prof, '--import', 'tsx', 'src/runtime/node.ts'], { env, stdoutFd: fd })
+  const child = spawnTracked(process.execPath, [...prof, '--import', 'tsx', 'src/runtime/node/main.ts'], { env, stdoutFd: fd })
   closeSync(fd)
   const tail = () => (logFile ? `:\n${readFileSync(logFile, 'utf8').slice(-3000)}` : ' (BENCH_GATEWAY_LOG=null: no log to show)')
   const deadline = Date.now() + 120_000
@@ -146,7 +146,12 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa): Prom
         .split('\n')
         .find((l) => l.includes('"msg":"listening"'))
       if (line) ready = JSON.parse(line) as { database: string; cache: string }
-    } else if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) {
+    } else if (
+      await fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    ) {
       // No log to read the wiring from: it follows from the environment.
       ready = { database: env.DATABASE_URL ? 'postgres' : 'pglite', cache: env.REDIS_URL ? 'redis' : 'memory' }
     }
@@ -180,9 +185,12 @@ async function main() {
     const caPem = readFileSync(ca.caFile)
 
     // ── the three paths ──
-    const upstream = await forkTs<{ port: number; smallBytes: number; pageBytes: number; pageRows: number }, { kind: 'stats' }>('bench/lib/upstream-server.ts', {
-      env: { BENCH_TLS_KEY: ca.keyFile, BENCH_TLS_CERT: ca.certFile },
-    })
+    const upstream = await forkTs<{ port: number; smallBytes: number; pageBytes: number; pageRows: number }, { kind: 'stats' }>(
+      'bench/lib/upstream-server.ts',
+      {
+        env: { BENCH_TLS_KEY: ca.keyFile, BENCH_TLS_CERT: ca.certFile },
+      },
+    )
     stops.push(() => stopChild(upstream.child))
     const upstreamUrl = `https://127.0.0.1:${upstream.info.port}`
     const floorProf = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, 'floor')}`] : []
@@ -212,20 +220,32 @@ async function main() {
       bodies.forEach((b, i) => {
         if (b.status !== 200) throw new Error(`${all[i]!.name} ${resource}: HTTP ${b.status} ${b.body.toString().slice(0, 200)}`)
       })
-      const [direct, fl, gwb] = bodies as [typeof bodies[0], typeof bodies[0], typeof bodies[0]]
+      const [direct, fl, gwb] = bodies as [(typeof bodies)[0], (typeof bodies)[0], (typeof bodies)[0]]
       if (!fl.body.equals(direct.body)) throw new Error(`floor changed ${resource}`)
       const rewrites = gwb.body.toString().split(`${PREFIX}/`).length - 1
-      sanity.push(`${resource}: ${direct.body.length} B upstream (${direct.type}) → gateway ${gwb.body.length} B, ${rewrites} URL${rewrites === 1 ? '' : 's'} rewritten`)
+      sanity.push(
+        `${resource}: ${direct.body.length} B upstream (${direct.type}) → gateway ${gwb.body.length} B, ${rewrites} URL${rewrites === 1 ? '' : 's'} rewritten`,
+      )
       if (resource !== '/64k' && rewrites === 0) throw new Error(`gateway did not rewrite ${resource}`)
     }
 
     console.log('Zenzefi proxy bench')
     console.log(`  date    : ${new Date().toISOString()}`)
-    console.log(`  load avg: ${loadavg().map((v) => v.toFixed(2)).join(' ')} (1/5/15 min) at start`)
-    console.log(`  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`)
-    console.log(`  gateway : node --import tsx src/runtime/node.ts — database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`)
+    console.log(
+      `  load avg: ${loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')} (1/5/15 min) at start`,
+    )
+    console.log(
+      `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
+    )
+    console.log(
+      `  gateway : node --import tsx src/runtime/node/main.ts — database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
+    )
     console.log(`  upstream: ${upstreamUrl} (node:https, test CA, own process); floor: node:http → https.Agent({keepAlive}) pipe, own process`)
-    console.log(`  load    : autocannon ${autocannonVersion()} and node:http/ws clients in their own process; ${SECONDS} s measured per run after ${WARMUP_SECONDS} s warm-up, first ${SETTLE_SECONDS} s of each run left out of req/s and latency`)
+    console.log(
+      `  load    : autocannon ${autocannonVersion()} and node:http/ws clients in their own process; ${SECONDS} s measured per run after ${WARMUP_SECONDS} s warm-up, first ${SETTLE_SECONDS} s of each run left out of req/s and latency`,
+    )
     for (const s of sanity) console.log(`  check   : ${s}`)
     if (CPU_PROF_DIR) console.log(`  profiling: --cpu-prof on floor and gateway → ${CPU_PROF_DIR} (figures are slower than usual)`)
 
@@ -251,12 +271,29 @@ async function main() {
     // ── 1. closed-loop throughput ──
     if (PHASES.has('1')) {
       const meter = foreignLoad(ourPids)
-      type Row = { body: string; conns: number; path: Path; r: HttpLoadResult; cpuPer1k: number; cpuPct: number; upCpuPer1k: number; othersPct: number; handshakes: number }
+      type Row = {
+        body: string
+        conns: number
+        path: Path
+        r: HttpLoadResult
+        cpuPer1k: number
+        cpuPct: number
+        upCpuPer1k: number
+        othersPct: number
+        handshakes: number
+      }
       const rows: Row[] = []
       for (const body of ['/small', '/64k']) {
         for (const conns of [32, 256]) {
           for (const p of all) {
-            const job = (seconds: number, settle = 0): HttpLoadJob => ({ kind: 'http', url: p.base + body, connections: conns, seconds, headers, settleSeconds: settle })
+            const job = (seconds: number, settle = 0): HttpLoadJob => ({
+              kind: 'http',
+              url: p.base + body,
+              connections: conns,
+              seconds,
+              headers,
+              settleSeconds: settle,
+            })
             await warmUp(job(WARMUP_SECONDS))
             const others = foreignLoad(ourPids)
             const h0 = await upstreamHandshakes()
@@ -283,7 +320,22 @@ async function main() {
       const floorOf = (row: Row) => rows.find((x) => x.body === row.body && x.conns === row.conns && x.path.name === 'floor')!
       printTable(
         '1. Closed loop, keep-alive: requests/s and latency (ms)',
-        ['body', 'conns', 'path', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU ms/1k req', 'proxy CPU %', 'upstream CPU ms/1k req', 'req/s vs floor', 'CPU/req vs floor', 'upstream TLS handshakes', 'errors', 'others %'],
+        [
+          'body',
+          'conns',
+          'path',
+          'req/s',
+          'p50 ms',
+          'p99 ms',
+          'proxy CPU ms/1k req',
+          'proxy CPU %',
+          'upstream CPU ms/1k req',
+          'req/s vs floor',
+          'CPU/req vs floor',
+          'upstream TLS handshakes',
+          'errors',
+          'others %',
+        ],
         rows.map((row): Cell[] => {
           const f = floorOf(row)
           const gwRow = row.path.name === 'gateway'
@@ -332,12 +384,42 @@ async function main() {
       type Row = { method: string; path: Path; p50: number; p99: number; perSec: number; errors: number }
       const rows: Row[] = []
       for (const p of all) {
-        const url = p.base + '/small'
+        const url = `${p.base}/small`
         await warmUp({ kind: 'http', url, connections: FIXED_RATE_CONNECTIONS, seconds: WARMUP_SECONDS, headers, overallRate: FIXED_RATE })
-        const a = await load.request<HttpLoadResult>({ kind: 'http', url, connections: FIXED_RATE_CONNECTIONS, seconds: SECONDS, headers, overallRate: FIXED_RATE, settleSeconds: SETTLE_SECONDS })
-        rows.push({ method: `autocannon overallRate ${FIXED_RATE}, ${FIXED_RATE_CONNECTIONS} conns`, path: p, p50: a.latency.p50, p99: a.latency.p99, perSec: a.perSec, errors: a.non2xx + a.errors + a.timeouts })
-        const e = await load.request<PacedResult>({ kind: 'paced', url, rate: FIXED_RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, headers, caFile: p.caFile })
-        rows.push({ method: `evenly paced ${FIXED_RATE}/s (1 per ms), node:http, ≤ 32 conns`, path: p, p50: e.latency.p50, p99: e.latency.p99, perSec: e.perSec, errors: e.failed })
+        const a = await load.request<HttpLoadResult>({
+          kind: 'http',
+          url,
+          connections: FIXED_RATE_CONNECTIONS,
+          seconds: SECONDS,
+          headers,
+          overallRate: FIXED_RATE,
+          settleSeconds: SETTLE_SECONDS,
+        })
+        rows.push({
+          method: `autocannon overallRate ${FIXED_RATE}, ${FIXED_RATE_CONNECTIONS} conns`,
+          path: p,
+          p50: a.latency.p50,
+          p99: a.latency.p99,
+          perSec: a.perSec,
+          errors: a.non2xx + a.errors + a.timeouts,
+        })
+        const e = await load.request<PacedResult>({
+          kind: 'paced',
+          url,
+          rate: FIXED_RATE,
+          seconds: SECONDS,
+          warmupSeconds: WARMUP_SECONDS,
+          headers,
+          caFile: p.caFile,
+        })
+        rows.push({
+          method: `evenly paced ${FIXED_RATE}/s (1 per ms), node:http, ≤ 32 conns`,
+          path: p,
+          p50: e.latency.p50,
+          p99: e.latency.p99,
+          perSec: e.perSec,
+          errors: e.failed,
+        })
       }
       const directOf = (row: Row) => rows.find((x) => x.method === row.method && x.path.name === 'direct')!
       const ordered = [...rows].sort((x, y) => (x.method < y.method ? -1 : x.method > y.method ? 1 : 0))
@@ -347,7 +429,16 @@ async function main() {
         ordered.map((row): Cell[] => {
           const d = directOf(row)
           const direct = row.path.name === 'direct'
-          return [row.method, row.path.name, fmt(row.perSec, 0), fmt(row.p50, 3), fmt(row.p99, 3), direct ? '' : fmt(row.p50 - d.p50, 3), direct ? '' : fmt(row.p99 - d.p99, 3), row.errors]
+          return [
+            row.method,
+            row.path.name,
+            fmt(row.perSec, 0),
+            fmt(row.p50, 3),
+            fmt(row.p99, 3),
+            direct ? '' : fmt(row.p50 - d.p50, 3),
+            direct ? '' : fmt(row.p99 - d.p99, 3),
+            row.errors,
+          ]
         }),
         [
           `${SECONDS} s each after a ${WARMUP_SECONDS} s warm-up; added = path − direct.`,
@@ -359,7 +450,9 @@ async function main() {
       for (const method of new Set(rows.map((r) => r.method))) {
         const g = rows.find((r) => r.method === method && r.path.name === 'gateway')!
         const added = g.p99 - directOf(g).p99
-        targets.push(`added p99 ≤ ${GOAL.addedP99Ms} ms at ${FIXED_RATE} req/s (${method.split(',')[0]}): ${fmt(added, 3)} ms — ${met(added <= GOAL.addedP99Ms)}`)
+        targets.push(
+          `added p99 ≤ ${GOAL.addedP99Ms} ms at ${FIXED_RATE} req/s (${method.split(',')[0]}): ${fmt(added, 3)} ms — ${met(added <= GOAL.addedP99Ms)}`,
+        )
       }
     }
 
@@ -384,7 +477,17 @@ async function main() {
       printTable(
         `3. One ${fmt(BIG_BYTES / 2 ** 20, 0)} MiB download (/big, application/octet-stream), consumed by a node:http GET in the bench process`,
         ['path', 'bytes', 'seconds', 'MB/s', 'vs floor', 'proxy CPU s', 'proxy RSS at start MB', 'peak MB', 'growth MB'],
-        rows.map((r): Cell[] => [r.path.name, r.bytes.toLocaleString('en-US'), fmt(r.seconds, 2), fmt(r.mbps, 0), fmt(ratio(r.mbps, f.mbps), 2), fmt(r.cpuMs / 1000, 2), fmt(r.rss.startMb, 0), fmt(r.rss.peakMb, 0), fmt(r.rss.growthMb, 1)]),
+        rows.map((r): Cell[] => [
+          r.path.name,
+          r.bytes.toLocaleString('en-US'),
+          fmt(r.seconds, 2),
+          fmt(r.mbps, 0),
+          fmt(ratio(r.mbps, f.mbps), 2),
+          fmt(r.cpuMs / 1000, 2),
+          fmt(r.rss.startMb, 0),
+          fmt(r.rss.peakMb, 0),
+          fmt(r.rss.growthMb, 1),
+        ]),
         [
           'MB = 10^6 bytes. RSS: VmRSS of the proxy process every 50 ms during the download; growth = peak − value at start. A 64 MiB download through the same path warms up first.',
           machineNote(meter),
@@ -392,7 +495,9 @@ async function main() {
       )
       const g = rows[1]!
       const dr = ratio(g.mbps, f.mbps)
-      targets.push(`${fmt(BIG_BYTES / 2 ** 20, 0)} MiB download ≥ ${GOAL.downloadRatio}× floor throughput: ${fmt(dr, 3)}× (${fmt(g.mbps, 0)} vs ${fmt(f.mbps, 0)} MB/s) — ${met(dr >= GOAL.downloadRatio)}`)
+      targets.push(
+        `${fmt(BIG_BYTES / 2 ** 20, 0)} MiB download ≥ ${GOAL.downloadRatio}× floor throughput: ${fmt(dr, 3)}× (${fmt(g.mbps, 0)} vs ${fmt(f.mbps, 0)} MB/s) — ${met(dr >= GOAL.downloadRatio)}`,
+      )
       targets.push(`gateway RSS growth during the download < ${GOAL.rssGrowthMb} MB: ${fmt(g.rss.growthMb, 1)} MB — ${met(g.rss.growthMb < GOAL.rssGrowthMb)}`)
     }
 
@@ -403,7 +508,14 @@ async function main() {
       const rows: Row[] = []
       const seconds = Math.max(2, Math.round(SECONDS * 0.6))
       for (const p of all) {
-        const job = (s: number): DownloadLoopJob => ({ kind: 'downloads', url: p.base + '/page', concurrency: PAGE_CONCURRENCY, seconds: s, headers, caFile: p.caFile })
+        const job = (s: number): DownloadLoopJob => ({
+          kind: 'downloads',
+          url: `${p.base}/page`,
+          concurrency: PAGE_CONCURRENCY,
+          seconds: s,
+          headers,
+          caFile: p.caFile,
+        })
         await load.request(job(WARMUP_SECONDS / 2))
         const c0 = proxyCpu(p)
         const r = await load.request<DownloadLoopResult>(job(seconds))
@@ -442,24 +554,41 @@ async function main() {
         const ping = await load.request<WsPingResult>({ kind: 'ws-ping', url: p.ws, warmup: 200, count: WS_PINGS, payloadBytes: WS_PAYLOAD, caFile: p.caFile })
         await load.request({ kind: 'ws-load', url: p.ws, clients: WS_CLIENTS, seconds: WARMUP_SECONDS, payloadBytes: WS_PAYLOAD, caFile: p.caFile })
         const c0 = proxyCpu(p)
-        const l = await load.request<WsLoadResult>({ kind: 'ws-load', url: p.ws, clients: WS_CLIENTS, seconds: SECONDS, payloadBytes: WS_PAYLOAD, caFile: p.caFile })
+        const l = await load.request<WsLoadResult>({
+          kind: 'ws-load',
+          url: p.ws,
+          clients: WS_CLIENTS,
+          seconds: SECONDS,
+          payloadBytes: WS_PAYLOAD,
+          caFile: p.caFile,
+        })
         rows.push({ path: p, ping, load: l, cpuPer1k: p.pid ? per(proxyCpu(p) - c0, l.messages, 1000) : Number.NaN })
       }
       const f = rows[1]!
       printTable(
         `5. WebSocket echo (${WS_PAYLOAD}-byte text messages)`,
         ['path', 'ping p50 ms', 'ping p99 ms', `msgs/s, ${WS_CLIENTS} clients`, 'vs floor', 'proxy CPU ms/1k msgs', 'closed early'],
-        rows.map((r): Cell[] => [r.path.name, fmt(r.ping.latency.p50, 3), fmt(r.ping.latency.p99, 3), fmt(r.load.perSec, 0), fmt(ratio(r.load.perSec, f.load.perSec), 2), fmt(r.cpuPer1k, 0), r.load.closedEarly]),
+        rows.map((r): Cell[] => [
+          r.path.name,
+          fmt(r.ping.latency.p50, 3),
+          fmt(r.ping.latency.p99, 3),
+          fmt(r.load.perSec, 0),
+          fmt(ratio(r.load.perSec, f.load.perSec), 2),
+          fmt(r.cpuPer1k, 0),
+          r.load.closedEarly,
+        ]),
         [
           `ping: one client, ${WS_PINGS} sequential send→echo round trips after 200 warm-up. msgs/s: ${WS_CLIENTS} clients each in a closed send→echo loop for ${SECONDS} s (after a ${WARMUP_SECONDS} s warm-up), echoes counted.`,
-          'direct = wss to the upstream. floor = a splice relay (the upstream\'s 101 copied, then the two byte streams piped; no frame parsing).',
+          "direct = wss to the upstream. floor = a splice relay (the upstream's 101 copied, then the two byte streams piped; no frame parsing).",
           'gateway = ws://…/api/v1/proxy/ws?token=…: auth, then the ws-library relay (frames parsed and re-sent, both directions).',
           machineNote(meter),
         ],
       )
       const g = rows[2]!
       const wr = ratio(g.load.perSec, f.load.perSec)
-      targets.push(`WebSocket msgs/s ≥ ${GOAL.wsRatio}× floor (splice relay), ${WS_CLIENTS} clients: ${fmt(wr, 3)}× (${fmt(g.load.perSec, 0)} vs ${fmt(f.load.perSec, 0)}) — ${met(wr >= GOAL.wsRatio)}`)
+      targets.push(
+        `WebSocket msgs/s ≥ ${GOAL.wsRatio}× floor (splice relay), ${WS_CLIENTS} clients: ${fmt(wr, 3)}× (${fmt(g.load.perSec, 0)} vs ${fmt(f.load.perSec, 0)}) — ${met(wr >= GOAL.wsRatio)}`,
+      )
     }
 
     console.log('\nTargets')
@@ -468,7 +597,9 @@ async function main() {
     if (gw.logFile) {
       const log = readFileSync(gw.logFile, 'utf8').split('\n').filter(Boolean)
       const problems = log.filter((l) => /"level":"(error|warn)"/.test(l))
-      console.log(`\nGateway log: ${log.length.toLocaleString('en-US')} lines, ${fmt(statSync(gw.logFile).size / 1e6, 1)} MB; ${problems.length} warn/error line(s), one of each kind:`)
+      console.log(
+        `\nGateway log: ${log.length.toLocaleString('en-US')} lines, ${fmt(statSync(gw.logFile).size / 1e6, 1)} MB; ${problems.length} warn/error line(s), one of each kind:`,
+      )
       const seen = new Set<string>()
       for (const l of problems) {
         const msg = /"msg":"([^"]*)"/.exec(l)?.[1] ?? l

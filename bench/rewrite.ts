@@ -1,8 +1,9 @@
 // npm run bench:rewrite — body-rewriting throughput: a ~20 MB synthetic HTML page, stylesheet
 // and script, each fed in 16 KB chunks as a proxied response would arrive. Measured, not asserted.
-import { createUrlMapper } from '../src/gateway/public-url'
-import type { ChunkRewriter } from '../src/gateway/rewriter'
-import { rewriterFor } from '../src/runtime/html-rewriter-wasm'
+
+import type { ChunkRewriter } from '../src/rewrite/body'
+import { createUrlMapper } from '../src/rewrite/url-mapper'
+import { rewriterFor } from '../src/runtime/node/html-rewriter-wasm'
 import { type Cell, fmt, printTable } from './lib/table'
 
 const TARGET_BYTES = 20 * 1024 * 1024

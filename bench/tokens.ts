@@ -14,14 +14,14 @@ import { createRedisStore } from '../src/cache/redis'
 import { createTieredCache } from '../src/cache/tiered'
 import { loadConfig } from '../src/config'
 import { createTokenCipher, hashAccessToken } from '../src/crypto/access-token'
-import { type Logger, createLogger } from '../src/logger'
-import { buildNodeDeps, nodeSha256 } from '../src/runtime/node-deps'
+import { createLogger, type Logger } from '../src/logger'
+import { buildNodeDeps, nodeSha256 } from '../src/runtime/node/deps'
 import { systemClock } from '../src/services/clock'
 import { createTokenService } from '../src/services/tokens'
-import { DEFAULT_REDIS_URL, openBenchDatabase, redisReachable } from './lib/services'
-import { type Case, type Summary, elapsedUs, measureInterleaved, nowNs, summarize } from './lib/stats'
-import { type Cell, fmt, printTable } from './lib/table'
 import { runMain } from './lib/run-main'
+import { DEFAULT_REDIS_URL, openBenchDatabase, redisReachable } from './lib/services'
+import { type Case, elapsedUs, measureInterleaved, nowNs, type Summary, summarize } from './lib/stats'
+import { type Cell, fmt, printTable } from './lib/table'
 
 const N_LOCAL = 20_000
 const N_REMOTE = 5_000
@@ -76,7 +76,9 @@ async function main() {
     cleanup.push(() => database.drop())
 
     console.log('Zenzefi token-check bench')
-    console.log(`  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`)
+    console.log(
+      `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
+    )
     console.log(`  database: ${database.label}`)
     console.log(`  redis   : ${redisUp ? `${redisUrl} (node-redis, RESP3)` : `not reachable at ${redisUrl} — Redis rows skipped`}`)
 
@@ -109,7 +111,11 @@ async function main() {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
     const poolSize = Math.max(1, Math.min(4, availableParallelism() - 1)) // createPasswordPool's default
 
-    const account = { email: `bench-${randomBytes(4).toString('hex')}@example.com`, username: `bench_${randomBytes(4).toString('hex')}`, password: 'correct horse battery staple' }
+    const account = {
+      email: `bench-${randomBytes(4).toString('hex')}@example.com`,
+      username: `bench_${randomBytes(4).toString('hex')}`,
+      password: 'correct horse battery staple',
+    }
     const reg = await fetch(`${base}/api/v1/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(account) })
     if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${await reg.text()}`)
     const user = (await reg.json()) as { id: string }
@@ -127,7 +133,11 @@ async function main() {
     const table: Row[] = []
 
     table.push({ what: 'sha256(token), WebCrypto (hashAccessToken)', tier: () => 'Workers (default)', bench: { n: N_LOCAL, fn: () => hashAccessToken(token) } })
-    table.push({ what: 'sha256(token), node:crypto createHash', tier: () => 'Node (every check)', bench: { n: N_LOCAL, fn: async () => createHash('sha256').update(token).digest('hex') } })
+    table.push({
+      what: 'sha256(token), node:crypto createHash',
+      tier: () => 'Node (every check)',
+      bench: { n: N_LOCAL, fn: async () => createHash('sha256').update(token).digest('hex') },
+    })
 
     // Production wiring (openCache): 5 s local tier in front of Redis (or alone without Redis).
     const sharedForLocal = redisUp ? counted(await createRedisStore(redisUrl)) : null
@@ -136,7 +146,11 @@ async function main() {
     const localTokens = serviceWith(localCache)
     mustGrant(await localTokens.validateAndActivate(token)) // fills the local tier
     const refreshesBefore = sharedForLocal?.counts.gets ?? 0
-    table.push({ what: 'local tier get(hash) alone', tier: () => 'MemoryLru via createTieredCache', bench: { n: N_LOCAL, fn: () => localCache.get(hash), check: mustGrant } })
+    table.push({
+      what: 'local tier get(hash) alone',
+      tier: () => 'MemoryLru via createTieredCache',
+      bench: { n: N_LOCAL, fn: () => localCache.get(hash), check: mustGrant },
+    })
     table.push({
       what: 'validateAndActivate',
       tier: () => `in-process hit (${(sharedForLocal?.counts.gets ?? 0) - refreshesBefore} Redis refreshes)`,
@@ -152,7 +166,11 @@ async function main() {
       await bare.connect()
       cleanup.push(() => bare.close())
       const key = `zenzefi:token:${hash}`
-      table.push({ what: 'redis GET (bare node-redis client)', tier: () => 'floor: one Redis round trip', bench: { n: N_REMOTE, fn: () => bare.get(key), check: (v) => void (v || fail('grant not in Redis')) } })
+      table.push({
+        what: 'redis GET (bare node-redis client)',
+        tier: () => 'floor: one Redis round trip',
+        bench: { n: N_REMOTE, fn: () => bare.get(key), check: (v) => void (v || fail('grant not in Redis')) },
+      })
       // Local tier off: MemoryLru.set ignores a TTL of 0, so every get goes to Redis.
       const shared = counted(await createRedisStore(redisUrl))
       const redisCache = await createTieredCache(shared.store, quietLog, { localTtlMs: 0 })
@@ -175,10 +193,17 @@ async function main() {
     table.push({ what: 'select 1 (drizzle execute)', tier: () => 'floor + drizzle', bench: { n: N_REMOTE, fn: () => database.db.execute(sql`select 1`) } })
     // No cache: a tiered cache with no shared store and a 0 ms local TTL never holds anything.
     const dbTokens = serviceWith(await createTieredCache(null, quietLog, { localTtlMs: 0 }))
-    table.push({ what: 'validateAndActivate', tier: () => `${dbName}, no cache (users ⋈ access_tokens)`, bench: { n: N_REMOTE, fn: () => dbTokens.validateAndActivate(token), check: mustGrant } })
+    table.push({
+      what: 'validateAndActivate',
+      tier: () => `${dbName}, no cache (users ⋈ access_tokens)`,
+      bench: { n: N_REMOTE, fn: () => dbTokens.validateAndActivate(token), check: mustGrant },
+    })
 
     const measured = table.filter((r) => r.bench)
-    const summaries = await measureInterleaved(measured.map((r) => r.bench!), ROUNDS)
+    const summaries = await measureInterleaved(
+      measured.map((r) => r.bench!),
+      ROUNDS,
+    )
     printTable(
       '1. Token check on an activated token, one call at a time (µs)',
       ['operation', 'answered by', 'n', 'p50 µs', 'p99 µs', 'mean µs', 'ops/s', 'goal', 'goal met?'],
@@ -267,7 +292,7 @@ async function main() {
       fmt(r.eldMaxMs, 2),
     ]
     printTable(
-      '2. Back-to-back token checks (in-process tier, the app\'s own token service) without, with, and again without logins',
+      "2. Back-to-back token checks (in-process tier, the app's own token service) without, with, and again without logins",
       ['phase', 'logins', 'logins/s', 'login p50 ms', 'login p99 ms', 'checks/s', 'check p50 µs', 'check p99 µs', 'loop delay p99 ms', 'loop delay max ms'],
       [
         loadRow(`token checks only, ${BASELINE_SECONDS} s before`, before),

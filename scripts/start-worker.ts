@@ -1,4 +1,4 @@
-// `npm run start:worker`: the built worker bundle (dist/worker/worker.js, made by
+// `npm run start:worker`: the built worker bundle (dist/worker/main.js, made by
 // `npm run build:worker`) served locally by Miniflare (workerd) on PORT, with the
 // same environment contract as `npm start`, so any client can test the Workers build.
 //
@@ -26,10 +26,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../src/config'
 import { migrateDatabase, openDatabase } from '../src/db/connect-node'
 import { consoleLogger } from '../src/logger'
-import { nodeConfig } from '../src/runtime/node-deps'
+import { nodeConfig } from '../src/runtime/node/deps'
 import { publicUrl } from '../src/services/health'
-import { type UpstashBridge, startUpstashBridge } from '../test/support/upstash-bridge'
-import { WORKER_BUNDLE, pemCertificates, startWorker } from '../test/support/worker'
+import { startUpstashBridge, type UpstashBridge } from '../test/support/upstash-bridge'
+import { pemCertificates, startWorker, WORKER_BUNDLE } from '../test/support/worker'
 
 const log = consoleLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'info')
 

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
-import { HTTPException } from 'hono/http-exception'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
+import { HTTPException } from 'hono/http-exception'
 import type { TokenCache } from './cache/interface'
 import type { Config } from './config'
 import type { TokenCipher } from './crypto/access-token'
@@ -10,13 +10,13 @@ import { webOwnCredentialCheck } from './crypto/own-credential'
 import type { PasswordHasher } from './crypto/password'
 import type { Database } from './db/client'
 import { createLiveSessions } from './gateway/live-sessions'
-import { type FetchProxyDeps, createFetchProxy } from './gateway/proxy-fetch'
+import { createFetchProxy, type FetchProxyDeps } from './gateway/proxy-fetch'
 import { createProxyPlanner } from './gateway/proxy-plan'
-import { PROXY_PREFIX } from './gateway/public-url'
 import { requireUser } from './http/bearer'
 import { ApiError } from './http/errors'
 import { newRouter } from './http/router'
 import type { Logger } from './logger'
+import { PROXY_PREFIX } from './rewrite/url-mapper'
 import { authRoutes } from './routes/auth'
 import { mountDocs } from './routes/docs'
 import { healthRoutes } from './routes/health'
@@ -26,7 +26,7 @@ import { tokenRoutes } from './routes/tokens'
 import { userRoutes } from './routes/users'
 import { createAccounts } from './services/accounts'
 import type { Clock } from './services/clock'
-import { type Probe, createHealth, publicUrl } from './services/health'
+import { createHealth, type Probe, publicUrl } from './services/health'
 import { createTokenService } from './services/tokens'
 
 export interface AppDeps {
@@ -104,7 +104,15 @@ export function createApp(deps: AppDeps) {
       maxAge: 600,
     }),
   )
-  app.use('/api/*', bodyLimit({ maxSize: API_BODY_LIMIT, onError: () => { throw new ApiError(413, 'Request body too large') } }))
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: API_BODY_LIMIT,
+      onError: () => {
+        throw new ApiError(413, 'Request body too large')
+      },
+    }),
+  )
 
   app.route('/', rootRoutes(config.version))
   app.route('/', healthRoutes(health))

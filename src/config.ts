@@ -30,12 +30,7 @@ export type Env = Record<string, string | undefined>
 
 export class ConfigError extends Error {}
 
-const DEFAULT_CORS = [
-  'https://127.0.0.1:61000',
-  'https://localhost:61000',
-  'http://127.0.0.1:61000',
-  'http://localhost:61000',
-]
+const DEFAULT_CORS = ['https://127.0.0.1:61000', 'https://localhost:61000', 'http://127.0.0.1:61000', 'http://localhost:61000']
 
 function bool(v: string | undefined, fallback: boolean): boolean {
   if (v === undefined || v === '') return fallback
@@ -97,7 +92,12 @@ export function loadConfig(env: Env, opts: { secretKey?: string; version?: strin
   const sameSite = (env.COOKIE_SAMESITE ?? 'lax').toLowerCase()
   if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none') throw new ConfigError('COOKIE_SAMESITE must be lax, strict or none')
   const cors = nonEmpty(env.CORS_ORIGINS)
-  const corsOrigins = cors ? cors.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean) : DEFAULT_CORS
+  const corsOrigins = cors
+    ? cors
+        .split(',')
+        .map((o) => o.trim().replace(/\/+$/, ''))
+        .filter(Boolean)
+    : DEFAULT_CORS
   if (corsOrigins.includes('*')) throw new ConfigError('CORS_ORIGINS cannot be "*": credentials are allowed, so origins must be listed')
   return {
     env: nodeEnv,

@@ -12,7 +12,7 @@ afterAll(() => {
 
 function start(env: Record<string, string | undefined>) {
   const { DATABASE_URL, REDIS_URL, SECRET_KEY, NODE_ENV, ...rest } = process.env
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/runtime/node.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/runtime/node/main.ts'], {
     env: { ...rest, PORT: '0', HOST: '127.0.0.1', BCRYPT_ROUNDS: '4', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -39,7 +39,11 @@ async function stop(child: ChildProcess) {
 }
 
 const post = (url: string, json: unknown, jwt?: string) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(jwt ? { authorization: `Bearer ${jwt}` } : {}) }, body: JSON.stringify(json) })
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(jwt ? { authorization: `Bearer ${jwt}` } : {}) },
+    body: JSON.stringify(json),
+  })
 
 describe('npm start on the embedded defaults', () => {
   it('serves register → login → purchase → my-tokens, and keeps accounts, tokens and its key across a restart', async () => {

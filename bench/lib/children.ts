@@ -121,7 +121,10 @@ export async function forkTs<Info extends object, Msg extends { kind: string } =
     }),
   )
   const info = await new Promise<Info>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not report ready within ${opts.readyTimeoutMs ?? 30_000} ms`)), opts.readyTimeoutMs ?? 30_000)
+    const timer = setTimeout(
+      () => reject(new Error(`${script} did not report ready within ${opts.readyTimeoutMs ?? 30_000} ms`)),
+      opts.readyTimeoutMs ?? 30_000,
+    )
     const onExit = (code: number | null) => reject(new Error(`${script} exited (${code}) before it was ready`))
     child.once('exit', onExit)
     child.on('message', function onReady(msg: { ready?: boolean }) {

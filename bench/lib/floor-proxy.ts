@@ -36,7 +36,7 @@ server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) =
     upSocket.on('close', () => socket.destroy())
     let head101 = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`
     for (let i = 0; i < upRes.rawHeaders.length; i += 2) head101 += `${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}\r\n`
-    socket.write(head101 + '\r\n')
+    socket.write(`${head101}\r\n`)
     if (upHead.length) socket.write(upHead)
     if (head.length) upSocket.write(head)
     upSocket.pipe(socket)

@@ -12,8 +12,7 @@ export function printTable(title: string, headers: string[], rows: Cell[][], not
   const text = rows.map((r) => headers.map((_, i) => (r[i] === null || r[i] === undefined ? '' : String(r[i]))))
   const numeric = headers.map((_, i) => rows.every((r) => r[i] === null || r[i] === undefined || typeof r[i] === 'number' || /^[-–\d.,]+$/.test(String(r[i]))))
   const widths = headers.map((h, i) => Math.max(h.length, ...text.map((r) => r[i]!.length)))
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`
   const rule = `|${widths.map((w, i) => (numeric[i] ? `${'-'.repeat(w + 1)}:` : `:${'-'.repeat(w + 1)}`)).join('|')}|`
   console.log(`\n${title}\n`)
   console.log(line(headers))

@@ -23,14 +23,22 @@ const PAGE_ROW = (i: number) =>
 function smallJson(origin: string): Buffer {
   const items = []
   for (let i = 1; i <= 4; i++) {
-    items.push({ id: i, name: `ZF-Gateway-Cert ${i}`, status: 'active', href: `/api/certificates/${i}`, self: `${origin}/api/certificates/${i}`, validUntil: '2027-01-01T00:00:00Z' })
+    items.push({
+      id: i,
+      name: `ZF-Gateway-Cert ${i}`,
+      status: 'active',
+      href: `/api/certificates/${i}`,
+      self: `${origin}/api/certificates/${i}`,
+      validUntil: '2027-01-01T00:00:00Z',
+    })
   }
   const body = { page: 1, size: 4, total: 4, next: null, items, _links: { self: `${origin}/api/certificates?page=1` } }
   return Buffer.from(JSON.stringify(body))
 }
 
 function page(): Buffer {
-  const head = '<!doctype html><html><head><title>Certificates</title><link rel="stylesheet" href="/css/app.css"><script src="/js/app.js"></script></head><body><table>\n'
+  const head =
+    '<!doctype html><html><head><title>Certificates</title><link rel="stylesheet" href="/css/app.css"><script src="/js/app.js"></script></head><body><table>\n'
   const tail = '</table></body></html>\n'
   const rows: string[] = []
   let size = head.length + tail.length

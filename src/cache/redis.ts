@@ -1,6 +1,6 @@
 import { createClient } from 'redis'
 import type { SharedTokenStore } from './interface'
-import { INVALIDATION_CHANNEL, decodeGrant, decodeInvalidation, encodeGrant, encodeInvalidation, expirySeconds, tokenKey } from './keys'
+import { decodeGrant, decodeInvalidation, encodeGrant, encodeInvalidation, expirySeconds, INVALIDATION_CHANNEL, tokenKey } from './keys'
 
 /** Commands past this are a miss: a slow Redis must not slow the proxy more than a database read would. */
 const COMMAND_TIMEOUT_MS = 250
@@ -39,9 +39,11 @@ export async function createRedisStore(url: string): Promise<SharedTokenStore> {
     if (!listener || subscribed || !subscriber.isReady) return
     subscribed = true
     const deliver = listener
-    await subscriber.subscribe(INVALIDATION_CHANNEL, (message) => deliver(decodeInvalidation(String(message)))).catch(() => {
-      subscribed = false
-    })
+    await subscriber
+      .subscribe(INVALIDATION_CHANNEL, (message) => deliver(decodeInvalidation(String(message))))
+      .catch(() => {
+        subscribed = false
+      })
   }
   // node-redis re-subscribes after a reconnect itself; this covers a start while Redis was down.
   subscriber.on('ready', () => void subscribe())

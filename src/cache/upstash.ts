@@ -21,7 +21,7 @@
 //        an isolate no later than that.
 import { Redis } from '@upstash/redis/cloudflare'
 import type { SharedTokenStore } from './interface'
-import { INVALIDATION_CHANNEL, decodeGrant, encodeGrant, encodeInvalidation, expirySeconds, tokenKey } from './keys'
+import { decodeGrant, encodeGrant, encodeInvalidation, expirySeconds, INVALIDATION_CHANNEL, tokenKey } from './keys'
 
 /** A command past this is a miss: a slow Upstash must not stall the request. Covers connect, TLS and the reply. */
 export const UPSTASH_COMMAND_TIMEOUT_MS = 300

@@ -27,7 +27,7 @@ export function webOwnCredentialCheck(secretKey: string): (authorization: string
     const m = BEARER_JWT.exec(authorization.trim())
     if (!m) return false
     const signature = fromBase64url(m[3]!)
-    if (!signature || signature.byteLength !== 32) return false
+    if (signature?.byteLength !== 32) return false
     key ??= crypto.subtle.importKey('raw', enc.encode(secretKey), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
     return crypto.subtle.verify('HMAC', await key, signature, enc.encode(`${m[1]}.${m[2]}`))
   }

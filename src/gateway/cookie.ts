@@ -12,5 +12,8 @@ export function accessCookie(token: string, maxAgeSeconds: number, config: Cooki
 }
 
 export function clearedCookie(config: CookieConfig): string {
-  return `${COOKIE_NAME}=""; HttpOnly; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=${config.cookieSameSite}` + (config.cookieSecure ? '; Secure' : '')
+  return (
+    `${COOKIE_NAME}=""; HttpOnly; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=${config.cookieSameSite}` +
+    (config.cookieSecure ? '; Secure' : '')
+  )
 }

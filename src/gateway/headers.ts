@@ -1,7 +1,7 @@
 // Header hygiene for both directions. Works on [name, value] pairs so Node's
 // rawHeaders and Web Headers feed the same rules.
 
-import { type UrlMapper, mapRefresh } from './public-url'
+import { mapRefresh, type UrlMapper } from '../rewrite/url-mapper'
 import { COOKIE_NAME, stripCookie } from './token-source'
 
 export type HeaderPair = [string, string]
@@ -109,7 +109,7 @@ export function mapSetCookie(value: string, mapper: UrlMapper): string | null {
     if (key === 'domain' || attr === '') continue
     if (key === 'path' && mapper.prefix) {
       const path = attr.slice(attr.indexOf('=') + 1).trim() || '/'
-      out.push(`Path=${mapper.map(path.startsWith('/') ? path : '/' + path)}`)
+      out.push(`Path=${mapper.map(path.startsWith('/') ? path : `/${path}`)}`)
       continue
     }
     out.push(attr)

@@ -56,7 +56,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
   }
 
   /** Tracks one open stream; call the returned function when it ends on its own. */
-  const register = (hash: string, expiresAt: number | null, close: (reason: CloseReason) => void): () => void => {
+  const register = (hash: string, expiresAt: number | null, close: (reason: CloseReason) => void): (() => void) => {
     const session: Session = { expiresAt, close }
     let set = byHash.get(hash)
     if (!set) byHash.set(hash, (set = new Set()))

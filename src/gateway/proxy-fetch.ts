@@ -1,12 +1,12 @@
 // Proxied HTTP over Web-standard fetch: the Workers path (and any runtime
 // without the Node fast path). Same planner, header rules and rewriters as Node.
 
+import { bodyKind, type HtmlEngine, isIdentity, rewriterFor, toTransformStream } from '../rewrite/body'
+import { PROXY_PREFIX, type UrlMapper } from '../rewrite/url-mapper'
 import type { HeaderPair } from './headers'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers'
 import type { LiveSessions } from './live-sessions'
 import { BAD_GATEWAY, GATEWAY_TIMEOUT, type ProxyPlanner } from './proxy-plan'
-import { PROXY_PREFIX, type UrlMapper } from './public-url'
-import { type HtmlEngine, bodyKind, isIdentity, rewriterFor, toTransformStream } from './rewriter'
 
 export interface FetchProxyDeps {
   planner: ProxyPlanner
@@ -109,7 +109,11 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     const pairs: HeaderPair[] = []
     for (const [name, value] of upstream.headers) if (name !== 'set-cookie') pairs.push([name, value])
     for (const cookie of upstream.headers.getSetCookie()) pairs.push(['set-cookie', cookie])
-    const flat = downstreamResponseHeaders(pairs, { mapper: outcome.mapper, rewriting: rewriter !== null || builtInHtml || encoded, corsOrigin: outcome.corsOrigin })
+    const flat = downstreamResponseHeaders(pairs, {
+      mapper: outcome.mapper,
+      rewriting: rewriter !== null || builtInHtml || encoded,
+      corsOrigin: outcome.corsOrigin,
+    })
 
     let body: ReadableStream<Uint8Array> | null = bodyless ? null : upstream.body
     if (body && builtInHtml) body = deps.rewriteHtml!(body, outcome.mapper)

@@ -4,9 +4,9 @@
 
 import type { TokenGrant } from '../cache/interface'
 import type { Config } from '../config'
+import { createUrlMapper, parseLocalUrl, type UrlMapper } from '../rewrite/url-mapper'
 import type { TokenService } from '../services/tokens'
 import { accessCookie } from './cookie'
-import { type UrlMapper, createUrlMapper, parseLocalUrl } from './public-url'
 import { type TokenSource, tokenFromRequest } from './token-source'
 
 export interface ProxyRequest {
@@ -94,12 +94,18 @@ export function createProxyPlanner(deps: { config: Config; tokens: TokenService;
         // Preflights carry no credentials, so we answer them rather than Zenzefi.
         const headers = corsOrigin
           ? [
-              'Access-Control-Allow-Origin', corsOrigin,
-              'Access-Control-Allow-Credentials', 'true',
-              'Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD',
-              'Access-Control-Allow-Headers', req.header('access-control-request-headers') ?? 'Content-Type',
-              'Access-Control-Max-Age', '600',
-              'Vary', 'Origin',
+              'Access-Control-Allow-Origin',
+              corsOrigin,
+              'Access-Control-Allow-Credentials',
+              'true',
+              'Access-Control-Allow-Methods',
+              'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD',
+              'Access-Control-Allow-Headers',
+              req.header('access-control-request-headers') ?? 'Content-Type',
+              'Access-Control-Max-Age',
+              '600',
+              'Vary',
+              'Origin',
             ]
           : []
         return { kind: 'reply', status: 204, headers, body: '' }

@@ -4,7 +4,7 @@ import { ApiError, bearerChallenge } from '../http/errors'
 import { newRouter } from '../http/router'
 import type { Accounts } from '../services/accounts'
 import type { Clock } from '../services/clock'
-import { ErrorOut, FullName, Password, UserOut, errors, jsonBody, jsonResponse, userOut } from './schemas'
+import { ErrorOut, errors, FullName, jsonBody, jsonResponse, Password, UserOut, userOut } from './schemas'
 
 export const RegisterIn = z
   .object({
@@ -22,9 +22,7 @@ const LoginIn = z
   })
   .openapi('LoginRequest')
 
-const LoginOut = z
-  .object({ access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number().int() })
-  .openapi('LoginResponse')
+const LoginOut = z.object({ access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number().int() }).openapi('LoginResponse')
 
 const register = createRoute({
   method: 'post',

@@ -1,12 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { newRouter } from '../http/router'
 import type { Health } from '../services/health'
-import { Timestamp, jsonResponse } from './schemas'
+import { jsonResponse, Timestamp } from './schemas'
 
 const Status = z.enum(['healthy', 'degraded', 'unhealthy'])
-const Check = z
-  .object({ status: z.enum(['up', 'down']), latency_ms: z.number(), error: z.string().nullable(), url: z.string() })
-  .openapi('HealthCheck')
+const Check = z.object({ status: z.enum(['up', 'down']), latency_ms: z.number(), error: z.string().nullable(), url: z.string() }).openapi('HealthCheck')
 const Detailed = z
   .object({
     status: Status,

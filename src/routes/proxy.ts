@@ -8,11 +8,13 @@ import { ApiError } from '../http/errors'
 import { newRouter } from '../http/router'
 import type { Clock } from '../services/clock'
 import type { TokenService } from '../services/tokens'
-import { ErrorOut, Timestamp, jsonResponse } from './schemas'
+import { ErrorOut, jsonResponse, Timestamp } from './schemas'
 
 // The cookie endpoints of /api/v1/proxy. Everything else under the prefix is forwarded (src/gateway).
 
-const AuthenticateIn = z.object({ token: z.string().optional().openapi({ description: 'An access token (64 characters)' }) }).openapi('ProxyAuthenticateRequest')
+const AuthenticateIn = z
+  .object({ token: z.string().optional().openapi({ description: 'An access token (64 characters)' }) })
+  .openapi('ProxyAuthenticateRequest')
 
 const AuthenticateOut = z
   .object({

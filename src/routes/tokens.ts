@@ -1,12 +1,18 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
-import { newRouter } from '../http/router'
 import type { AppEnv } from '../http/router'
+import { newRouter } from '../http/router'
 import { ALLOWED_DURATIONS, type TokenService, type TokenView } from '../services/tokens'
-import { ErrorOut, Timestamp, errors, iso, jsonBody, jsonResponse } from './schemas'
+import { ErrorOut, errors, iso, jsonBody, jsonResponse, Timestamp } from './schemas'
 
 const PurchaseIn = z
-  .object({ duration_hours: z.number().int().min(1).openapi({ example: 24, description: `One of ${ALLOWED_DURATIONS.join(', ')}` }) })
+  .object({
+    duration_hours: z
+      .number()
+      .int()
+      .min(1)
+      .openapi({ example: 24, description: `One of ${ALLOWED_DURATIONS.join(', ')}` }),
+  })
   .openapi('PurchaseRequest')
 
 const TokenOut = z

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
-import { newRouter } from '../http/router'
 import type { AppEnv } from '../http/router'
+import { newRouter } from '../http/router'
 import type { Accounts } from '../services/accounts'
-import { FullName, Password, UserOut, errors, jsonBody, jsonResponse, userOut } from './schemas'
+import { errors, FullName, jsonBody, jsonResponse, Password, UserOut, userOut } from './schemas'
 
 const UserUpdateIn = z.object({ full_name: FullName, password: Password.optional() }).openapi('UserUpdate')
 

@@ -32,10 +32,15 @@ export function createAccounts(deps: { db: Db; hasher: PasswordHasher; cache: To
   const dummy = () => (dummyHash ??= hasher.hash(crypto.randomUUID()))
 
   const findByEmail = async (email: string) =>
-    (await db.select().from(users).where(eq(users.email, normalizeEmail(email))).limit(1))[0] ?? null
+    (
+      await db
+        .select()
+        .from(users)
+        .where(eq(users.email, normalizeEmail(email)))
+        .limit(1)
+    )[0] ?? null
 
-  const findByUsername = async (username: string) =>
-    (await db.select().from(users).where(eq(users.username, username)).limit(1))[0] ?? null
+  const findByUsername = async (username: string) => (await db.select().from(users).where(eq(users.username, username)).limit(1))[0] ?? null
 
   return {
     warmUp: () => dummy().then(() => undefined),

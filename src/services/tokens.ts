@@ -1,6 +1,6 @@
-import { type SQL, and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, isNull, or, type SQL, sql } from 'drizzle-orm'
 import type { TokenCache, TokenGrant } from '../cache/interface'
-import { TOKEN_PATTERN, type TokenCipher, generateAccessToken, hashAccessToken } from '../crypto/access-token'
+import { generateAccessToken, hashAccessToken, TOKEN_PATTERN, type TokenCipher } from '../crypto/access-token'
 import type { Db } from '../db/client'
 import { type AccessTokenRow, accessTokens, users } from '../db/schema'
 import { ApiError } from '../http/errors'
@@ -35,8 +35,7 @@ export function createTokenService(deps: {
   const { db, cache, cipher, clock } = deps
   const hashToken = deps.hashToken ?? hashAccessToken
 
-  const isLive = (row: Pick<AccessTokenRow, 'isActive' | 'expiresAt'>, now: Date) =>
-    row.isActive && (row.expiresAt === null || row.expiresAt > now)
+  const isLive = (row: Pick<AccessTokenRow, 'isActive' | 'expiresAt'>, now: Date) => row.isActive && (row.expiresAt === null || row.expiresAt > now)
 
   const view = async (row: AccessTokenRow, now: Date): Promise<TokenView> => ({
     id: row.id,
@@ -48,8 +47,7 @@ export function createTokenService(deps: {
     isActive: isLive(row, now),
   })
 
-  const ttlSeconds = (g: TokenGrant, nowMs: number) =>
-    g.expiresAt === null ? UNACTIVATED_TTL_S : Math.floor((g.expiresAt - nowMs) / 1000)
+  const ttlSeconds = (g: TokenGrant, nowMs: number) => (g.expiresAt === null ? UNACTIVATED_TTL_S : Math.floor((g.expiresAt - nowMs) / 1000))
 
   // The last tier runs on every cache miss, and re-planning the join each time triples its
   // cost, so it is prepared once — except where the database client lives for one request
@@ -160,25 +158,25 @@ export function createTokenService(deps: {
   }
 
   async function authorize(token: string): Promise<{ hash: string; grant: TokenGrant } | null> {
-      const found = await lookup(token)
-      if (!found) return null
-      const now = clock.now()
-      const { hash, grant } = found
-      if (grant.expiresAt !== null) return expired(grant, now.getTime()) ? null : found
-      const expiresAt = now.getTime() + grant.durationHours * HOUR_MS
-      const [won] = await db
-        .update(accessTokens)
-        .set({ activatedAt: now, expiresAt: new Date(expiresAt) })
-        .where(and(eq(accessTokens.id, grant.tokenId), isNull(accessTokens.activatedAt), eq(accessTokens.isActive, true)))
-        .returning({ id: accessTokens.id })
-      // Lost the race (or revoked meanwhile): whatever the database now holds is the truth.
-      const fresh = won ? { ...grant, activatedAt: now.getTime(), expiresAt } : await loadGrant(grantById, grant.tokenId)
-      if (!fresh || expired(fresh, now.getTime())) {
-        await cache.invalidate([hash])
-        return null
-      }
-      await cache.set(hash, fresh, ttlSeconds(fresh, now.getTime()))
-      return { hash, grant: fresh }
+    const found = await lookup(token)
+    if (!found) return null
+    const now = clock.now()
+    const { hash, grant } = found
+    if (grant.expiresAt !== null) return expired(grant, now.getTime()) ? null : found
+    const expiresAt = now.getTime() + grant.durationHours * HOUR_MS
+    const [won] = await db
+      .update(accessTokens)
+      .set({ activatedAt: now, expiresAt: new Date(expiresAt) })
+      .where(and(eq(accessTokens.id, grant.tokenId), isNull(accessTokens.activatedAt), eq(accessTokens.isActive, true)))
+      .returning({ id: accessTokens.id })
+    // Lost the race (or revoked meanwhile): whatever the database now holds is the truth.
+    const fresh = won ? { ...grant, activatedAt: now.getTime(), expiresAt } : await loadGrant(grantById, grant.tokenId)
+    if (!fresh || expired(fresh, now.getTime())) {
+      await cache.invalidate([hash])
+      return null
+    }
+    await cache.set(hash, fresh, ttlSeconds(fresh, now.getTime()))
+    return { hash, grant: fresh }
   }
 }
 

@@ -1,9 +1,9 @@
 // Shared code runs on Node and on Workers, so it may only use Web-standard APIs
 // (DESIGN.md "One flow, four rooms"). Only the platform adapters may import Node
-// built-ins; worker*.ts adapters only what nodejs_compat gives them. This reads the
+// built-ins; src/runtime/workers/ adapters only what nodejs_compat gives them. This reads the
 // imports of every file under src/ and also checks what the built worker bundle holds.
 
-import { readFileSync, readdirSync, rmSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -16,18 +16,12 @@ const SOURCE_FILE = /\.(?:[cm]?ts|[cm]?js)$/
 
 /** Files that know their platform (paths relative to the repository, `/`-separated). */
 function isPlatformAdapter(file: string): boolean {
-  return (
-    file.startsWith('src/runtime/') ||
-    file.startsWith('src/admin/') ||
-    file === 'src/db/connect-node.ts' ||
-    file === 'src/cache/redis.ts' ||
-    file === 'src/cli.ts'
-  )
+  return file.startsWith('src/runtime/') || file.startsWith('src/cli/') || file === 'src/db/connect-node.ts' || file === 'src/cache/redis.ts'
 }
 
 /** Workers adapters: run in workerd, where nodejs_compat provides AsyncLocalStorage. */
 function isWorkerAdapter(file: string): boolean {
-  return file.startsWith('src/runtime/') && /^worker[^/]*\.ts$/.test(file.slice(file.lastIndexOf('/') + 1))
+  return file.startsWith('src/runtime/workers/')
 }
 const WORKER_ALLOWED = new Set(['node:async_hooks'])
 
@@ -80,7 +74,9 @@ function violations(file: string, source: string): string[] {
     }
     // Shared code reaching into a Node adapter would smuggle its Node imports in.
     if (spec.startsWith('.') && !isPlatformAdapter(file)) {
-      const target = relative('.', resolve(dirname(file), spec)).split('\\').join('/')
+      const target = relative('.', resolve(dirname(file), spec))
+        .split('\\')
+        .join('/')
       const adapter = [target, `${target}.ts`, `${target}/index.ts`].find((c) => isPlatformAdapter(c) && !isWorkerAdapter(c))
       if (adapter) out.push(`${file} imports the platform adapter '${spec}': shared code may not depend on a runtime`)
     }
@@ -100,10 +96,10 @@ describe('imports under src/', () => {
   it('finds the source tree (and the adapters the rules name)', () => {
     const names = files.map((f) => f.file)
     expect(names).toContain('src/app.ts')
-    expect(names).toContain('src/runtime/worker.ts')
+    expect(names).toContain('src/runtime/workers/main.ts')
     expect(names).toContain('src/db/connect-node.ts')
     expect(names).toContain('src/cache/redis.ts')
-    expect(names).toContain('src/cli.ts')
+    expect(names).toContain('src/cli/main.ts')
   })
 
   it('shared code imports no Node built-in, and worker adapters only node:async_hooks', () => {
@@ -125,16 +121,16 @@ describe('imports under src/', () => {
       expect(violations(headers.file, `${line}\n${headers.source}`), line).toHaveLength(1)
     }
     // …and shared code that imports a Node-only adapter.
-    expect(violations('src/gateway/headers.ts', "import { createNodeProxy } from '../runtime/node-proxy'\n")).toHaveLength(1)
+    expect(violations('src/gateway/headers.ts', "import { createNodeProxy } from '../runtime/node/proxy'\n")).toHaveLength(1)
     expect(violations('src/app.ts', "import { openDatabase } from './db/connect-node'\n")).toHaveLength(1)
     // Types are erased: naming an adapter's type loads nothing.
-    expect(violations('src/app.ts', "import type { NodeProxy } from './runtime/node-proxy'\n")).toEqual([])
+    expect(violations('src/app.ts', "import type { NodeProxy } from './runtime/node/proxy'\n")).toEqual([])
     // Adapters may; worker adapters only what nodejs_compat gives them.
-    expect(violations('src/runtime/node-proxy.ts', "import http from 'node:http'\n")).toEqual([])
-    expect(violations('src/admin/io.ts', "import { stdin } from 'node:process'\n")).toEqual([])
-    expect(violations('src/runtime/worker-ws.ts', "import { AsyncLocalStorage } from 'node:async_hooks'\n")).toEqual([])
-    expect(violations('src/runtime/worker-ws.ts', "import { readFileSync } from 'node:fs'\n")).toHaveLength(1)
-    expect(violations('src/runtime/worker.ts', "import { Buffer } from 'buffer'\n")).toHaveLength(1)
+    expect(violations('src/runtime/node/proxy.ts', "import http from 'node:http'\n")).toEqual([])
+    expect(violations('src/cli/io.ts', "import { stdin } from 'node:process'\n")).toEqual([])
+    expect(violations('src/runtime/workers/ws.ts', "import { AsyncLocalStorage } from 'node:async_hooks'\n")).toEqual([])
+    expect(violations('src/runtime/workers/ws.ts', "import { readFileSync } from 'node:fs'\n")).toHaveLength(1)
+    expect(violations('src/runtime/workers/main.ts', "import { Buffer } from 'buffer'\n")).toHaveLength(1)
   })
 })
 
@@ -171,7 +167,7 @@ describe('the built worker bundle', () => {
   it('leaves out the Node-only parts: PGlite, node-redis, the worker-thread password pool', () => {
     expect(bundle).not.toMatch(/\/\/ node_modules\/@electric-sql\/pglite\//)
     expect(bundle).not.toMatch(/\/\/ node_modules\/@redis\//)
-    expect(bundle).not.toMatch(/\/\/ src\/runtime\/node-/)
+    expect(bundle).not.toMatch(/\/\/ src\/runtime\/node\//)
     expect(bundle).not.toContain('password-worker')
   })
 })

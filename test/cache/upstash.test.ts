@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { type Server, type Socket, createServer } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import { Redis } from '@upstash/redis/cloudflare'
 import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,10 +11,10 @@ import { createUpstashStore } from '../../src/cache/upstash'
 import { generateAccessToken, hashAccessToken } from '../../src/crypto/access-token'
 import { createLogger } from '../../src/logger'
 import { freePort } from '../support/gateway'
-import { type TestDatabase, purchase, signUp, startApp, testDatabase } from '../support/harness'
+import { purchase, signUp, startApp, type TestDatabase, testDatabase } from '../support/harness'
 import { startRedisServer } from '../support/redis-server'
 import { services } from '../support/services'
-import { type UpstashBridge, startUpstashBridge } from '../support/upstash-bridge'
+import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge'
 
 const { redisUrl: sharedRedisUrl, redisServerBinary } = services()
 const available = Boolean(sharedRedisUrl || redisServerBinary)
@@ -78,8 +78,7 @@ describe.skipIf(!available)('the Upstash store (Workers runtime) on a real Redis
     await ownRedis?.kill()
   })
 
-  const upstash = (over: { url?: string; token?: string } = {}) =>
-    createUpstashStore({ url: over.url ?? bridge.url, token: over.token ?? bridge.token })
+  const upstash = (over: { url?: string; token?: string } = {}) => createUpstashStore({ url: over.url ?? bridge.url, token: over.token ?? bridge.token })
   const nodeStore = async () => {
     const s = await createRedisStore(redisUrl)
     closers.push(() => s.close())
@@ -132,7 +131,10 @@ describe.skipIf(!available)('the Upstash store (Workers runtime) on a real Redis
         const bad = await post('/', ['NOSUCHCOMMAND'])
         expect(bad.status).toBe(400)
         expect((await bad.json()).error).toMatch(/^ERR unknown command/)
-        const aborted = await post('/multi-exec', [['SET', key, 'w'], ['SET', key]])
+        const aborted = await post('/multi-exec', [
+          ['SET', key, 'w'],
+          ['SET', key],
+        ])
         expect(aborted.status).toBe(400)
         expect((await aborted.json()).error).toMatch(/^EXECABORT/)
         expect(await inspect.get(key)).toBe('v') // nothing of the aborted transaction ran
@@ -259,7 +261,12 @@ describe.skipIf(!available)('the Upstash store (Workers runtime) on a real Redis
     expect(await workerCache.get(hash)).toBeNull()
     expect(await inspect.exists(tokenKey(hash))).toBe(0)
     // Node's local tier would answer for a minute; only the published invalidation can empty it.
-    expect(await eventually(() => nodeCache.get(hash), (v) => v === null)).toBeNull()
+    expect(
+      await eventually(
+        () => nodeCache.get(hash),
+        (v) => v === null,
+      ),
+    ).toBeNull()
     expect(closedOnNode.some((h) => h.includes(hash))).toBe(true)
   })
 
@@ -304,7 +311,6 @@ describe.skipIf(!available)('the Upstash store (Workers runtime) on a real Redis
       })
       const node = await startApp({ database: db, redisUrl })
       try {
-
         const { jwt } = await signUp(worker)
         const bought = await purchase(worker, jwt, 1)
         const hash = await hashAccessToken(bought.token)
@@ -329,7 +335,12 @@ describe.skipIf(!available)('the Upstash store (Workers runtime) on a real Redis
         expect(res.status).toBe(200)
         expect(await worker.services.tokens.validateAndActivate(bought.token)).toBeNull()
         expect(await inspect.exists(tokenKey(hash))).toBe(0)
-        expect(await eventually(() => node.services.tokens.validateAndActivate(bought.token), (v) => v === null)).toBeNull()
+        expect(
+          await eventually(
+            () => node.services.tokens.validateAndActivate(bought.token),
+            (v) => v === null,
+          ),
+        ).toBeNull()
 
         expect([...lines, ...worker.logs].join('\n')).not.toContain(bought.token)
       } finally {

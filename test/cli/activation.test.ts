@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { setUserActive } from '../../src/admin/activation'
-import { cliLogger } from '../../src/admin/io'
 import type { TokenCache } from '../../src/cache/interface'
-import { openCache } from '../../src/runtime/node-deps'
+import { setUserActive } from '../../src/cli/activation'
+import { cliLogger } from '../../src/cli/io'
+import { openCache } from '../../src/runtime/node/deps'
 import { createAccounts } from '../../src/services/accounts'
 import { systemClock } from '../../src/services/clock'
 import { appFixture, purchase, signUp } from '../support/harness'
@@ -30,7 +30,7 @@ async function userWithCachedToken() {
 }
 
 describe('deactivate-user', () => {
-  it("cuts the user off: their cached token is refused at once, logins and existing JWTs too", async () => {
+  it('cuts the user off: their cached token is refused at once, logins and existing JWTs too', async () => {
     const { account, jwt, token } = await userWithCachedToken()
     const io = capture()
     const result = await setUserActive(deps(f.t.deps.cache), account.email.toUpperCase(), false, io)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { COMMANDS, parseCommandLine } from '../../src/admin/command-line'
-import { runCli } from '../../src/admin/run'
+import { COMMANDS, parseCommandLine } from '../../src/cli/command-line'
+import { runCli } from '../../src/cli/run'
 import { TEST_SECRET } from '../support/harness'
 import { capture } from './output'
 

@@ -1,4 +1,4 @@
-import type { Output } from '../../src/admin/io'
+import type { Output } from '../../src/cli/io'
 
 /** The lines a command printed, by stream. */
 export function capture(): Output & { stdout: string[]; stderr: string[]; all(): string } {

@@ -10,11 +10,11 @@ import { users } from '../../src/db/schema'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 
-/** `npx tsx src/cli.ts …` as an operator runs it: the server's environment minus DATABASE_URL, REDIS_URL, NODE_ENV. */
+/** `npx tsx src/cli/main.ts …` as an operator runs it: the server's environment minus DATABASE_URL, REDIS_URL, NODE_ENV. */
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { DATABASE_URL, REDIS_URL, NODE_ENV, SECRET_KEY, ADMIN_EMAIL, ADMIN_USERNAME, ADMIN_PASSWORD, ...rest } = process.env
   return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: { ...rest, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('npx', ['tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: { ...rest, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d))

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs'
-import { type IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocketServer } from 'ws'
-import { type Gateway, type Upstream, customer, freePort, startGateway, startUpstream } from '../support/gateway'
+import { customer, freePort, type Gateway, startGateway, startUpstream, type Upstream } from '../support/gateway'
 import { type TestDatabase, testDatabase } from '../support/harness'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -17,7 +17,7 @@ const wsHandshakes: IncomingMessage[] = []
 
 // A small stand-in for Zenzefi's UI: a page whose CSS, script, fetch and WebSocket all use upstream URLs.
 function page(upstreamUrl: string) {
-  const wsUrl = upstreamUrl.replace('https://', 'wss://') + '/ws/echo'
+  const wsUrl = `${upstreamUrl.replace('https://', 'wss://')}/ws/echo`
   return `<!doctype html><html><head><title>Zenzefi</title>
 <link rel="stylesheet" href="/static/app.css"></head>
 <body><h1 id="title">Certificates</h1><p id="fetch">pending</p><p id="ws">pending</p>
@@ -65,7 +65,16 @@ describe.skipIf(!hasBrowser)('in a real browser', () => {
     const { token } = await customer(gw.t)
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     })
     try {
       const context = await browser.newContext()
@@ -75,7 +84,11 @@ describe.skipIf(!hasBrowser)('in a real browser', () => {
       await pg.goto(`${gw.url}/api/v1/proxy/?token=${token}`)
       expect(pg.url()).toBe(`${gw.url}/api/v1/proxy/`)
       expect(statuses[0]).toBe(303)
-      await pg.waitForFunction(() => document.getElementById('ws')?.textContent !== 'pending' && document.getElementById('fetch')?.textContent !== 'pending', null, { timeout: 15_000 })
+      await pg.waitForFunction(
+        () => document.getElementById('ws')?.textContent !== 'pending' && document.getElementById('fetch')?.textContent !== 'pending',
+        null,
+        { timeout: 15_000 },
+      )
       expect(await pg.textContent('#fetch')).toBe('fetch:3')
       expect(await pg.textContent('#ws')).toBe('ws:echo hello')
       expect(await pg.evaluate(() => getComputedStyle(document.getElementById('title')!).color)).toBe('rgb(12, 34, 56)')

@@ -1,11 +1,10 @@
 import { createServer } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { type Gateway, customer, gatewayFixture, startGateway } from '../support/gateway'
+import { customer, type Gateway, gatewayFixture, startGateway } from '../support/gateway'
 
 const f = gatewayFixture({ ZENZEFI_TIMEOUT_SECONDS: '1' })
 
-const get = (g: Gateway, path: string, token?: string) =>
-  fetch(`${g.url}/api/v1/proxy${path}`, { headers: token ? { 'x-access-token': token } : {} })
+const get = (g: Gateway, path: string, token?: string) => fetch(`${g.url}/api/v1/proxy${path}`, { headers: token ? { 'x-access-token': token } : {} })
 
 describe('refused before reaching Zenzefi', () => {
   it('no token → 401 with the contract message', async () => {

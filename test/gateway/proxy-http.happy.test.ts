@@ -99,9 +99,7 @@ describe('forwarding', () => {
 describe('responses', () => {
   it('does not follow redirects; Location, Content-Location and Refresh point at the public URL', async () => {
     const { token } = await customer(f.gw.t)
-    f.up.on((_req, res) =>
-      res.writeHead(302, { location: `${f.up.url}/login?next=%2Fhome`, 'content-location': '/docs/1', refresh: '5; url=/later' }).end(),
-    )
+    f.up.on((_req, res) => res.writeHead(302, { location: `${f.up.url}/login?next=%2Fhome`, 'content-location': '/docs/1', refresh: '5; url=/later' }).end())
     const res = await proxy('/home', token)
     expect(res.status).toBe(302)
     expect(res.headers.get('location')).toBe(`${BACKEND}/api/v1/proxy/login?next=%2Fhome`)
@@ -121,9 +119,12 @@ describe('responses', () => {
     f.up.on((_req, res) =>
       res
         .writeHead(200, [
-          'Set-Cookie', 'JSESSIONID=abc; Path=/; Domain=127.0.0.1; HttpOnly',
-          'Set-Cookie', 'theme=dark; Path=/ui; Max-Age=60',
-          'Set-Cookie', 'zenzefi_access_token=evil; Path=/',
+          'Set-Cookie',
+          'JSESSIONID=abc; Path=/; Domain=127.0.0.1; HttpOnly',
+          'Set-Cookie',
+          'theme=dark; Path=/ui; Max-Age=60',
+          'Set-Cookie',
+          'zenzefi_access_token=evil; Path=/',
         ])
         .end(),
     )
@@ -154,7 +155,8 @@ describe('responses', () => {
     const pixels = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4, 255, 0])
     const image = gzipSync(pixels)
     f.up.on((req, res) => {
-      if (req.url === '/page') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-encoding': 'gzip', 'content-length': page.length }).end(page)
+      if (req.url === '/page')
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-encoding': 'gzip', 'content-length': page.length }).end(page)
       else res.writeHead(200, { 'content-type': 'image/png', 'content-encoding': 'gzip', 'content-length': image.length }).end(image)
     })
     const pageRes = await proxy('/page', token, { headers: { 'accept-encoding': 'gzip' } })
@@ -199,8 +201,7 @@ describe('responses', () => {
       else if (req.url === '/data.json') {
         const body = JSON.stringify({ next: `${f.up.url}/api/next` })
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
-      }
-      else res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bin.length }).end(bin)
+      } else res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bin.length }).end(bin)
     })
     expect(await (await proxy('/app.css', token)).text()).toBe('body{background:url(/api/v1/proxy/img/bg.png)} @import "/api/v1/proxy/x.css";')
     const json = await proxy('/data.json', token)

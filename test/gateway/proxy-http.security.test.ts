@@ -7,11 +7,15 @@ const f = gatewayFixture()
 /** node:http, so header names go out exactly as spelled (fetch would normalise or refuse some). */
 function rawGet(path: string, headers: [string, string][]) {
   return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request(`${f.gw.url}${path}`, { headers: [['Host', new URL(f.gw.url).host], ...headers].flat() as unknown as Record<string, string> }, (res) => {
-      let body = ''
-      res.on('data', (c) => (body += c))
-      res.on('end', () => resolve({ status: res.statusCode!, body }))
-    })
+    const req = request(
+      `${f.gw.url}${path}`,
+      { headers: [['Host', new URL(f.gw.url).host], ...headers].flat() as unknown as Record<string, string> },
+      (res) => {
+        let body = ''
+        res.on('data', (c) => (body += c))
+        res.on('end', () => resolve({ status: res.statusCode!, body }))
+      },
+    )
     req.on('error', reject)
     req.end()
   })
@@ -57,7 +61,10 @@ describe('what Zenzefi never sees', () => {
   it('an Authorization that is not ours (Zenzefi’s own) is passed on', async () => {
     const { token } = await customer(f.gw.t)
     f.up.on((_req, res) => res.end())
-    await rawGet('/api/v1/proxy/a', [['X-Access-Token', token], ['Authorization', 'Basic dXNlcjpwYXNz']])
+    await rawGet('/api/v1/proxy/a', [
+      ['X-Access-Token', token],
+      ['Authorization', 'Basic dXNlcjpwYXNz'],
+    ])
     expect(f.up.last().headers.authorization).toBe('Basic dXNlcjpwYXNz')
   })
 
@@ -75,7 +82,10 @@ describe('X-Local-Url', () => {
     f.up.on((_req, res) => res.writeHead(302, { location: '/next' }).end())
     const evil = await fetch(`${f.gw.url}/api/v1/proxy/a`, { redirect: 'manual', headers: { 'x-access-token': token, 'x-local-url': 'https://evil.example' } })
     expect(evil.headers.get('location')).toBe('/api/v1/proxy/next')
-    const local = await fetch(`${f.gw.url}/api/v1/proxy/a`, { redirect: 'manual', headers: { 'x-access-token': token, 'x-local-url': 'https://localhost:61000' } })
+    const local = await fetch(`${f.gw.url}/api/v1/proxy/a`, {
+      redirect: 'manual',
+      headers: { 'x-access-token': token, 'x-local-url': 'https://localhost:61000' },
+    })
     expect(local.headers.get('location')).toBe('/next')
     const redirect = await fetch(`${f.gw.url}/api/v1/proxy/a?token=${token}`, { redirect: 'manual', headers: { 'x-local-url': 'https://evil.example' } })
     expect(redirect.headers.get('location')).toBe('http://localhost:8000/api/v1/proxy/a')

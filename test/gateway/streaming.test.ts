@@ -58,11 +58,15 @@ describe('streaming', () => {
       req.on('end', () => res.end(String(total)))
     })
     const answer = new Promise<string>((resolve, reject) => {
-      const req = request(`${f.gw.url}/api/v1/proxy/upload`, { method: 'POST', headers: { 'x-access-token': token, 'x-test-stream': '1', 'content-type': 'application/octet-stream' } }, (res) => {
-        let body = ''
-        res.on('data', (c) => (body += c))
-        res.on('end', () => resolve(body))
-      })
+      const req = request(
+        `${f.gw.url}/api/v1/proxy/upload`,
+        { method: 'POST', headers: { 'x-access-token': token, 'x-test-stream': '1', 'content-type': 'application/octet-stream' } },
+        (res) => {
+          let body = ''
+          res.on('data', (c) => (body += c))
+          res.on('end', () => resolve(body))
+        },
+      )
       req.on('error', reject)
       req.write(Buffer.alloc(1024, 1))
       // The rest is sent only once the upstream has seen the start: a buffering gateway would deadlock here.
@@ -92,7 +96,7 @@ describe('streaming', () => {
   })
 
   /** Opens an endless download with `token`, runs `invalidate`, and returns how long until the client's stream broke. */
-  async function cutAfter(token: string, invalidate: () => Promise<unknown> | void): Promise<number> {
+  async function cutAfter(token: string, invalidate: () => unknown): Promise<number> {
     f.up.on((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' })
       const t = setInterval(() => res.write(Buffer.alloc(1024)), 20)
@@ -103,7 +107,11 @@ describe('streaming', () => {
     await reader.read()
     const at = Date.now()
     await invalidate()
-    await expect((async () => { for (;;) if ((await reader.read()).done) return })()).rejects.toThrow()
+    await expect(
+      (async () => {
+        for (;;) if ((await reader.read()).done) return
+      })(),
+    ).rejects.toThrow()
     return Date.now() - at
   }
 

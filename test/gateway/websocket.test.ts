@@ -1,11 +1,11 @@
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import { type AddressInfo, connect as tcp, createServer as createTcpServer } from 'node:net'
+import { type AddressInfo, createServer as createTcpServer, connect as tcp } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClientOptions, WebSocket, WebSocketServer } from 'ws'
-import { type Gateway, type Upstream, customer, startGateway, startUpstream } from '../support/gateway'
-import { closed, echoes, nextMessage, openWebSocket, until } from '../support/ws-client'
+import { customer, type Gateway, startGateway, startUpstream, type Upstream } from '../support/gateway'
 import { type TestDatabase, testDatabase } from '../support/harness'
+import { closed, echoes, nextMessage, openWebSocket, until } from '../support/ws-client'
 
 // A real HTTPS Zenzefi stand-in (test CA) speaking WebSocket, the real Node server
 // in front of it, and real `ws` clients. Upstream paths:
@@ -474,7 +474,10 @@ describe('tokens and live sockets', () => {
   it('first use through a WebSocket activates the token', async () => {
     const { token, jwt } = await customer(gw.t)
     const ws = await connect(gw, `/echo?token=${token}`)
-    const [mine] = (await (await gw.t.request('/api/v1/tokens/my-tokens', { bearer: jwt })).json()) as { activated_at: string | null; expires_at: string | null }[]
+    const [mine] = (await (await gw.t.request('/api/v1/tokens/my-tokens', { bearer: jwt })).json()) as {
+      activated_at: string | null
+      expires_at: string | null
+    }[]
     expect(mine!.activated_at).not.toBeNull()
     expect(mine!.expires_at).not.toBeNull()
     ws.close()

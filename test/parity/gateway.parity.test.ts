@@ -13,11 +13,11 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WebSocket } from 'ws'
-import { services } from '../support/services'
-import { closed, echoes, nextMessage, openWebSocket as open, until } from '../support/ws-client'
 import { type PlainUpstream, startPlainUpstream } from '../support/plain-upstream'
 import { startRedisServer } from '../support/redis-server'
-import { type Target, type TargetKind, deadUpstreamUrl, nodeTarget, workerTarget } from './targets'
+import { services } from '../support/services'
+import { closed, echoes, nextMessage, openWebSocket as open, until } from '../support/ws-client'
+import { deadUpstreamUrl, nodeTarget, type Target, type TargetKind, workerTarget } from './targets'
 
 const BACKEND = 'http://gw.parity.test:8080'
 const PREFIX = '/api/v1/proxy'
@@ -106,7 +106,16 @@ describe.each(targets)('$name', (kind) => {
       const res = await call(`${PREFIX}/status`, { headers: { 'x-access-token': c.token } })
       expect(res.status).toBe(200)
       const body = await res.json()
-      expect(body).toMatchObject({ connected: true, authenticated_via: 'header', user_id: c.user.id, token_id: c.tokenId, is_activated: false, status: 'ready', time_remaining_seconds: null, duration_hours: 24 })
+      expect(body).toMatchObject({
+        connected: true,
+        authenticated_via: 'header',
+        user_id: c.user.id,
+        token_id: c.tokenId,
+        is_activated: false,
+        status: 'ready',
+        time_remaining_seconds: null,
+        duration_hours: 24,
+      })
     })
 
     it('a proxied page comes back rewritten; Zenzefi sees who, never our credentials', async () => {
@@ -299,7 +308,9 @@ describe.each(targets)('$name', (kind) => {
       const { detail } = (await res.json()) as { detail: string }
       // The contract allows a short reason after the message. Node names it from the
       // socket error; workerd's fetch only says "Network connection lost.", so the worker gives none.
-      expect(detail).toBe(kind.name === 'node' ? 'Bad Gateway: Unable to reach Zenzefi server (connection refused)' : 'Bad Gateway: Unable to reach Zenzefi server')
+      expect(detail).toBe(
+        kind.name === 'node' ? 'Bad Gateway: Unable to reach Zenzefi server (connection refused)' : 'Bad Gateway: Unable to reach Zenzefi server',
+      )
     } finally {
       await dead.close()
     }

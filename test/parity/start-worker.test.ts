@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
-import { type Upstream, freePort, startUpstream } from '../support/gateway'
+import { freePort, startUpstream, type Upstream } from '../support/gateway'
 import { startRedisServer } from '../support/redis-server'
 import { services } from '../support/services'
 import { buildWorker } from '../support/worker'
@@ -41,7 +41,10 @@ function run(env: Record<string, string>): Started {
 async function listening(s: Started, ms = 40_000): Promise<string> {
   const end = Date.now() + ms
   for (;;) {
-    const line = s.output().split('\n').find((l) => l.includes('"msg":"listening"'))
+    const line = s
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"msg":"listening"'))
     if (line) return (JSON.parse(line) as { url: string }).url
     if (s.child.exitCode !== null) throw new Error(`start:worker exited with ${s.child.exitCode}:\n${s.output()}`)
     if (Date.now() > end) throw new Error(`start:worker did not start in time:\n${s.output()}`)

@@ -4,7 +4,7 @@
 
 import { freePort, startGateway } from '../support/gateway'
 import { TEST_SECRET, type TestDatabase, testDatabase } from '../support/harness'
-import { type UpstashBridge, startUpstashBridge } from '../support/upstash-bridge'
+import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge'
 import { buildWorker, startWorker } from '../support/worker'
 
 export interface Target {
@@ -59,7 +59,7 @@ export const nodeTarget: TargetKind = {
   },
 }
 
-let built: string | null = null
+let _built: string | null = null
 
 /** The bundle `npm run build:worker` makes, in Miniflare (workerd), against real PostgreSQL and Redis over Upstash REST. */
 export const workerTarget: TargetKind = {
@@ -68,7 +68,7 @@ export const workerTarget: TargetKind = {
   unavailable: process.env.DATABASE_URL ? null : 'the worker needs a real PostgreSQL: set DATABASE_URL to run it',
   async start(opts) {
     // ~2 s, once per file run; the architecture test builds its own copy elsewhere.
-    built ??= buildWorker()
+    _built ??= buildWorker()
     const database: TestDatabase = await testDatabase()
     let bridge: UpstashBridge | null = null
     const running: { close(): Promise<void> }[] = []

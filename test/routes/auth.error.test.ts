@@ -28,7 +28,7 @@ describe('register refuses', () => {
   })
 
   it('a password over 72 UTF-8 bytes with 422', async () => {
-    const res = await register(newAccount({ password: 'ü'.repeat(36) + 'a' }))
+    const res = await register(newAccount({ password: `${'ü'.repeat(36)}a` }))
     expect(res.status).toBe(422)
     const body = await res.json()
     expect(body.detail[0].loc).toEqual(['body', 'password'])

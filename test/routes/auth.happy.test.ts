@@ -40,7 +40,10 @@ describe('login', () => {
     const body = await res.json()
     expect(body.token_type).toBe('bearer')
     expect(body.expires_in).toBe(3600)
-    const [header, payload] = body.access_token.split('.').slice(0, 2).map((p: string) => JSON.parse(Buffer.from(p, 'base64url').toString()))
+    const [header, payload] = body.access_token
+      .split('.')
+      .slice(0, 2)
+      .map((p: string) => JSON.parse(Buffer.from(p, 'base64url').toString()))
     expect(header.alg).toBe('HS256')
     expect(Object.keys(payload).sort()).toEqual(['exp', 'iat', 'sub', 'username'])
     expect(payload.sub).toBe(id)

@@ -41,7 +41,12 @@ describe('Bearer authentication', () => {
 
   it('a JWT signed with another key is refused', async () => {
     const { user } = await signUp(f.t)
-    const other = await new SignJWT({ username: 'x' }).setProtectedHeader({ alg: 'HS256' }).setSubject(user.id).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-key-another-secret-key'))
+    const other = await new SignJWT({ username: 'x' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user.id)
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('another-secret-key-another-secret-key'))
     expect((await me(other)).status).toBe(401)
   })
 

@@ -1,7 +1,7 @@
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, type TestDatabase, startApp, testDatabase } from '../support/harness'
+import { startApp, type TestApp, type TestDatabase, testDatabase } from '../support/harness'
 import { testCa } from '../support/test-ca'
 
 let db: TestDatabase

@@ -12,7 +12,7 @@ describe('root and docs', () => {
   })
 
   it('the Node server reports the package version', async () => {
-    const { packageVersion } = await import('../../src/runtime/node-deps')
+    const { packageVersion } = await import('../../src/runtime/node/deps')
     expect(packageVersion()).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version)
   })
 
@@ -21,7 +21,17 @@ describe('root and docs', () => {
     expect(res.status).toBe(200)
     const doc = await res.json()
     expect(doc.info.title).toBe('Zenzefi Backend')
-    for (const path of ['/api/v1/auth/register', '/api/v1/auth/login', '/api/v1/users/me', '/api/v1/tokens/purchase', '/api/v1/tokens/my-tokens', '/api/v1/tokens/{token_id}', '/health', '/health/detailed', '/']) {
+    for (const path of [
+      '/api/v1/auth/register',
+      '/api/v1/auth/login',
+      '/api/v1/users/me',
+      '/api/v1/tokens/purchase',
+      '/api/v1/tokens/my-tokens',
+      '/api/v1/tokens/{token_id}',
+      '/health',
+      '/health/detailed',
+      '/',
+    ]) {
       expect(doc.paths[path], path).toBeDefined()
     }
     const register = doc.components.schemas.RegisterRequest
@@ -47,7 +57,10 @@ describe('root and docs', () => {
   })
 
   it('CORS: listed origins get credentials, others get no CORS headers, never "*"', async () => {
-    const ok = await f.t.request('/api/v1/auth/login', { method: 'OPTIONS', headers: { origin: 'https://127.0.0.1:61000', 'access-control-request-method': 'POST' } })
+    const ok = await f.t.request('/api/v1/auth/login', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://127.0.0.1:61000', 'access-control-request-method': 'POST' },
+    })
     expect(ok.status).toBeLessThan(300)
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://127.0.0.1:61000')
     expect(ok.headers.get('access-control-allow-credentials')).toBe('true')

@@ -52,7 +52,8 @@ describe('my-tokens', () => {
     await f.t.services.tokens.validateAndActivate(expiring.token)
     f.t.clock.advance(HOUR + 1000)
     const fresh = await relogin(account)
-    const ids = async (q: string) => ((await (await f.t.request(`/api/v1/tokens/my-tokens${q}`, { bearer: fresh })).json()) as { id: string; is_active: boolean }[])
+    const ids = async (q: string) =>
+      (await (await f.t.request(`/api/v1/tokens/my-tokens${q}`, { bearer: fresh })).json()) as { id: string; is_active: boolean }[]
     expect((await ids('')).map((x) => x.id)).toEqual([unused.id])
     expect((await ids('?active_only=true')).map((x) => x.id)).toEqual([unused.id])
     const all = await ids('?active_only=false')

@@ -42,7 +42,11 @@ describe('/api/v1/users/me', () => {
 
   it('PATCH cannot change email, username or privileges', async () => {
     const { user, jwt } = await signUp(f.t)
-    const res = await f.t.request('/api/v1/users/me', { method: 'PATCH', bearer: jwt, json: { email: 'x@y.zz', username: 'hijack', is_superuser: true, is_active: false } })
+    const res = await f.t.request('/api/v1/users/me', {
+      method: 'PATCH',
+      bearer: jwt,
+      json: { email: 'x@y.zz', username: 'hijack', is_superuser: true, is_active: false },
+    })
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ email: user.email, username: user.username, is_superuser: false, is_active: true })
   })

@@ -1,9 +1,9 @@
-import { createServer as createHttpsServer } from 'node:https'
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { createNodeServer } from '../../src/runtime/node-server'
 import { afterAll, beforeAll } from 'vitest'
-import { type TestApp, type TestDatabase, purchase, signUp, startApp, testDatabase } from './harness'
+import { createNodeServer } from '../../src/runtime/node/server'
+import { purchase, signUp, startApp, type TestApp, type TestDatabase, testDatabase } from './harness'
 import { testCa } from './test-ca'
 
 export interface Received {

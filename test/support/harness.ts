@@ -8,7 +8,7 @@ import { type Env, loadConfig } from '../../src/config'
 import type { Database } from '../../src/db/client'
 import { migrateDatabase, openDatabase } from '../../src/db/connect-node'
 import { createLogger } from '../../src/logger'
-import { buildNodeDeps } from '../../src/runtime/node-deps'
+import { buildNodeDeps } from '../../src/runtime/node/deps'
 import type { Clock } from '../../src/services/clock'
 
 export const TEST_SECRET = 'test-secret-key-that-is-long-enough-0123456789'
@@ -130,9 +130,7 @@ export async function startApp(opts: {
       const headers = new Headers(rest.headers)
       if (json !== undefined) headers.set('content-type', 'application/json')
       if (bearer) headers.set('authorization', `Bearer ${bearer}`)
-      return Promise.resolve(
-        app.request(`http://localhost${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body }),
-      )
+      return Promise.resolve(app.request(`http://localhost${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body }))
     },
     close: () => deps.close(),
   }

@@ -1,4 +1,4 @@
-import { type Socket, connect, createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 
 /**
  * A TCP relay to a real server that a test can cut (every connection dropped,

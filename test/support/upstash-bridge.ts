@@ -1,6 +1,6 @@
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { ErrorReply, RESP_TYPES, createClient } from 'redis'
+import { createClient, ErrorReply, RESP_TYPES } from 'redis'
 
 /**
  * Upstash's REST protocol in front of a real Redis, for tests: what
@@ -66,7 +66,11 @@ export async function startUpstashBridge(opts: { redisUrl: string; token?: strin
       // Sent back to back on one connection, in order; each stands alone (no atomicity, as on Upstash).
       const settled = await Promise.allSettled(args.map((a) => redis.sendCommand(a)))
       throwUnlessReplies(settled)
-      return reply(res, 200, settled.map((s) => entry(s, base64)))
+      return reply(
+        res,
+        200,
+        settled.map((s) => entry(s, base64)),
+      )
     }
     // MULTI, the commands and EXEC are queued in one synchronous run, so no other
     // request's command can land inside the transaction on the shared connection.
@@ -105,13 +109,36 @@ export type UpstashBridge = Awaited<ReturnType<typeof startUpstashBridge>>
  * database, subscriptions) or block it: Upstash runs each request on its own;
  * this bridge shares one connection, so it refuses them (400, the whole request) rather than differ.
  */
-const REFUSED = new Set(
-  [
-    'multi', 'exec', 'discard', 'watch', 'unwatch', 'select', 'auth', 'hello', 'quit', 'reset', 'monitor', 'client',
-    'subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe',
-    'blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop', 'wait', 'waitaof',
-  ],
-)
+const REFUSED = new Set([
+  'multi',
+  'exec',
+  'discard',
+  'watch',
+  'unwatch',
+  'select',
+  'auth',
+  'hello',
+  'quit',
+  'reset',
+  'monitor',
+  'client',
+  'subscribe',
+  'psubscribe',
+  'ssubscribe',
+  'unsubscribe',
+  'punsubscribe',
+  'sunsubscribe',
+  'blpop',
+  'brpop',
+  'brpoplpush',
+  'blmove',
+  'blmpop',
+  'bzpopmin',
+  'bzpopmax',
+  'bzmpop',
+  'wait',
+  'waitaof',
+])
 
 function toArgs(command: unknown): string[] | { error: string } {
   if (!Array.isArray(command) || command.length === 0) return { error: 'ERR a command is a non-empty JSON array' }

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Log, LogLevel, Miniflare } from 'miniflare'
 
 export const WORKER_OUTDIR = 'dist/worker'
-export const WORKER_BUNDLE = join(WORKER_OUTDIR, 'worker.js')
+export const WORKER_BUNDLE = join(WORKER_OUTDIR, 'main.js')
 
 /**
  * `npm run build:worker`: wrangler's offline dry-run bundle, into `outdir`. Built
@@ -20,10 +20,10 @@ export function buildWorker(outdir: string = WORKER_OUTDIR): string {
       stdio: 'pipe',
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' },
     })
-    if (!existsSync(join(staging, 'worker.js')) || statSync(join(staging, 'worker.js')).size === 0) throw new Error('wrangler produced no bundle')
+    if (!existsSync(join(staging, 'main.js')) || statSync(join(staging, 'main.js')).size === 0) throw new Error('wrangler produced no bundle')
     mkdirSync(outdir, { recursive: true })
-    // The source map first: whoever sees the new worker.js also finds its map.
-    for (const name of readdirSync(staging).sort((a, b) => Number(a === 'worker.js') - Number(b === 'worker.js'))) {
+    // The source map first: whoever sees the new main.js also finds its map.
+    for (const name of readdirSync(staging).sort((a, b) => Number(a === 'main.js') - Number(b === 'main.js'))) {
       renameSync(join(staging, name), join(outdir, name))
     }
   } catch (err) {
@@ -32,7 +32,7 @@ export function buildWorker(outdir: string = WORKER_OUTDIR): string {
   } finally {
     rmSync(staging, { recursive: true, force: true })
   }
-  return join(outdir, 'worker.js')
+  return join(outdir, 'main.js')
 }
 
 /** compatibility_date and compatibility_flags from wrangler.toml, so Miniflare runs the bundle as a deploy would. */

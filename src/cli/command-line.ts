@@ -1,0 +1,115 @@
+import { parseArgs } from 'node:util'
+import { CliError, EXIT_USAGE } from './io'
+
+// The CLI's grammar: which commands exist, which options each takes, and the usage text.
+
+type OptionName = 'email' | 'username' | 'password' | 'full-name' | 'yes'
+
+interface CommandSpec {
+  options: OptionName[]
+  synopsis: string
+  summary: string
+  destructive?: boolean
+}
+
+export const COMMANDS = {
+  migrate: { options: [], synopsis: 'migrate', summary: 'apply pending migrations from drizzle/ (what the server does at startup)' },
+  'create-superuser': {
+    options: ['email', 'username', 'password', 'full-name'],
+    synopsis: 'create-superuser --email E --username U --password P [--full-name N]',
+    summary: 'create a superuser; an existing user with that email is made superuser and active instead',
+  },
+  'deactivate-user': {
+    options: ['email'],
+    synopsis: 'deactivate-user --email E',
+    summary: 'deactivate a user: logins and all of their access tokens are refused on every instance',
+  },
+  'activate-user': { options: ['email'], synopsis: 'activate-user --email E', summary: 'reactivate a user' },
+  'check-db': { options: [], synopsis: 'check-db', summary: 'report database kind, migration state and row counts (exit 1 if unreachable)' },
+  'clear-db': {
+    options: ['yes'],
+    synopsis: 'clear-db [--yes]',
+    summary: 'delete every user and access token, keeping the schema',
+    destructive: true,
+  },
+  'reset-db': {
+    options: ['yes'],
+    synopsis: 'reset-db [--yes]',
+    summary: 'drop the tables and migration bookkeeping, then migrate again from scratch',
+    destructive: true,
+  },
+  help: { options: [], synopsis: 'help', summary: 'show this text' },
+} as const satisfies Record<string, CommandSpec>
+
+export type CommandName = keyof typeof COMMANDS
+
+export interface CommandLine {
+  command: CommandName
+  options: Partial<Record<OptionName, string>> & { yes?: boolean }
+}
+
+const OPTION_TYPES: Record<OptionName, { type: 'string' | 'boolean' }> = {
+  email: { type: 'string' },
+  username: { type: 'string' },
+  password: { type: 'string' },
+  'full-name': { type: 'string' },
+  yes: { type: 'boolean' },
+}
+
+export const isDestructive = (command: CommandName): boolean => 'destructive' in COMMANDS[command]
+
+export function usage(): string {
+  const lines = Object.values(COMMANDS).flatMap((c) => [`  ${c.synopsis}`, `      ${c.summary}`])
+  return [
+    'Zenzefi Backend admin CLI',
+    '',
+    'usage: npm run cli -- <command> [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'create-superuser also reads ADMIN_EMAIL, ADMIN_USERNAME and ADMIN_PASSWORD (options win);',
+    'prefer ADMIN_PASSWORD over --password to keep the password out of shell history and `ps`.',
+    'clear-db and reset-db refuse to run with NODE_ENV=production unless --yes is given.',
+    'The database comes from the same environment as the server: DATABASE_URL (or POSTGRES_*),',
+    'else the embedded PGlite in DATA_DIR (stop the server first: PGlite allows one process at a time).',
+    'Exit status: 0 done, 1 failed or refused, 2 bad command line.',
+  ].join('\n')
+}
+
+const isCommand = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name)
+
+/** argv after the script name. Errors never echo argument values (one of them may be a password). */
+export function parseCommandLine(argv: string[]): CommandLine {
+  const [first, ...rest] = argv
+  if (first === undefined || first === '--help' || first === '-h') return { command: 'help', options: {} }
+  if (!isCommand(first)) {
+    throw new CliError(first.startsWith('-') ? 'a command must come first' : `unknown command: ${first.slice(0, 40)}`, EXIT_USAGE, true)
+  }
+  if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', options: {} }
+  const allowed: readonly OptionName[] = COMMANDS[first].options
+  let parsed: ReturnType<typeof parseArgs>
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: Object.fromEntries(allowed.map((name) => [name, OPTION_TYPES[name]])),
+      allowPositionals: true,
+      strict: true,
+    })
+  } catch (err) {
+    throw new CliError(`${first}: ${describeParseError(err)}`, EXIT_USAGE)
+  }
+  if (parsed.positionals.length > 0) throw new CliError(`${first}: unexpected argument (options are written --name value)`, EXIT_USAGE)
+  return { command: first, options: parsed.values as CommandLine['options'] }
+}
+
+function describeParseError(err: unknown): string {
+  const e = err as { code?: string; message?: string }
+  const message = e.message ?? String(err)
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const name = /option '([^']*)'/i.exec(message)?.[1]
+    return `unknown option ${name ?? ''}`.trim()
+  }
+  // Node's messages name the option, never its value; keep the first sentence.
+  return message.split('\n')[0]!
+}

@@ -1,0 +1,159 @@
+import type { TokenCache } from '../cache/interface'
+import { type Config, ConfigError, type Env } from '../config'
+import type { PasswordHasher } from '../crypto/password'
+import type { Database } from '../db/client'
+import { migrateDatabase, openDatabase } from '../db/connect-node'
+import { ApiError } from '../http/errors'
+import { nodeConfig, openCache } from '../runtime/node/deps'
+import { createPasswordPool } from '../runtime/node/password-pool'
+import { type Accounts, createAccounts } from '../services/accounts'
+import { systemClock } from '../services/clock'
+import { setUserActive } from './activation'
+import { checkDb } from './check-db'
+import { clearDb } from './clear-db'
+import { type CommandLine, isDestructive, parseCommandLine, usage } from './command-line'
+import { describeDatabase, driverMessage } from './database-state'
+import { CliError, cliLogger, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Output } from './io'
+import { migrate } from './migrate'
+import { resetDb } from './reset-db'
+import { createSuperuser, superuserInput } from './superuser'
+
+export interface RunOptions {
+  env: Env
+  io: Output
+  /** An already open database to use instead of the one the environment names (tests); left open. */
+  database?: Database
+}
+
+/** clear-db and reset-db in production need `--yes`; checked before anything is opened. */
+export function refuseUnconfirmed(line: CommandLine, env: Env): void {
+  if (isDestructive(line.command) && env.NODE_ENV === 'production' && !line.options.yes) {
+    throw new CliError(`refusing to run ${line.command} with NODE_ENV=production: it destroys data; pass --yes to confirm`)
+  }
+}
+
+/**
+ * What a command may need, opened on first use and closed once at the end: a
+ * command that only reads the database never starts bcrypt workers or Redis.
+ */
+function resources(config: Config, opts: RunOptions) {
+  let database: Promise<Database> | undefined
+  let migrated: Promise<Database> | undefined
+  let cache: Promise<TokenCache> | undefined
+  let pool: PasswordHasher | undefined
+  const log = cliLogger(opts.io)
+  // bcrypt off the main thread, as the server does; the workers start on the first hash.
+  const hasher: PasswordHasher = {
+    hash: (p) => (pool ??= createPasswordPool(config.bcryptRounds)).hash(p),
+    verify: (p, h) => (pool ??= createPasswordPool(config.bcryptRounds)).verify(p, h),
+  }
+  const r = {
+    database: () => (database ??= opts.database ? Promise.resolve(opts.database) : openDatabase(config)),
+    /** Open and migrated, as the server is once started: commands that write rows run on a current schema. */
+    migrated: () =>
+      (migrated ??= r.database().then(async (d) => {
+        await migrateDatabase(d, config.databaseUrl)
+        return d
+      })),
+    cache: () => (cache ??= openCache(config, log)),
+    async accounts(): Promise<Accounts> {
+      const d = await r.migrated()
+      return createAccounts({ db: d.db, hasher, cache: await r.cache(), clock: systemClock })
+    },
+    async close() {
+      const settled = await Promise.allSettled([cache?.then((c) => c.close()), pool?.close?.(), opts.database ? undefined : database?.then((d) => d.close())])
+      for (const s of settled) if (s.status === 'rejected') opts.io.err(`warning: while closing: ${driverMessage(s.reason)}`)
+    },
+  }
+  return r
+}
+
+async function dispatch(line: CommandLine, config: Config, r: ReturnType<typeof resources>, opts: RunOptions): Promise<void> {
+  const { io } = opts
+  switch (line.command) {
+    case 'help':
+      io.out(usage())
+      return
+    case 'migrate': {
+      const database = await r.database()
+      io.out(`database: ${describeDatabase(database.kind, config)}`)
+      await migrate({ database, databaseUrl: config.databaseUrl }, io)
+      return
+    }
+    case 'check-db': {
+      const database = await r.database().catch((err: unknown) => {
+        throw new CliError(`database unreachable: ${describeDatabase(config.databaseUrl ? 'postgres' : 'pglite', config)}: ${driverMessage(err)}`)
+      })
+      await checkDb({ database, description: describeDatabase(database.kind, config) }, io)
+      return
+    }
+    case 'create-superuser': {
+      const input = superuserInput(line.options, opts.env) // before opening anything: bad input fails fast
+      const database = await r.migrated()
+      await createSuperuser({ accounts: await r.accounts(), db: database.db, clock: systemClock }, input, io)
+      return
+    }
+    case 'activate-user':
+    case 'deactivate-user': {
+      const database = await r.migrated()
+      const deps = { accounts: await r.accounts(), db: database.db, cache: await r.cache() }
+      await setUserActive(deps, line.options.email, line.command === 'activate-user', io)
+      return
+    }
+    case 'clear-db': {
+      const database = await r.migrated()
+      io.out(`database: ${describeDatabase(database.kind, config)}`)
+      await clearDb({ db: database.db, cache: await r.cache() }, io)
+      return
+    }
+    case 'reset-db': {
+      const database = await r.database()
+      io.out(`database: ${describeDatabase(database.kind, config)}`)
+      await resetDb({ database, cache: await r.cache() }, io)
+      return
+    }
+  }
+}
+
+/** The whole CLI short of the process: parse, guard, open, run, close. Returns the exit status. */
+export async function runCli(argv: string[], opts: RunOptions): Promise<number> {
+  const { io, env } = opts
+  let r: ReturnType<typeof resources> | undefined
+  try {
+    const line = parseCommandLine(argv)
+    if (line.command === 'help') {
+      io.out(usage())
+      return EXIT_OK
+    }
+    refuseUnconfirmed(line, env)
+    const config = await nodeConfig(env, cliLogger(io))
+    r = resources(config, opts)
+    await dispatch(line, config, r, opts)
+    return EXIT_OK
+  } catch (err) {
+    return report(err, io, env)
+  } finally {
+    await r?.close()
+  }
+}
+
+function report(err: unknown, io: Output, env: Env): number {
+  if (err instanceof CliError) {
+    io.err(err.message)
+    if (err.showUsage) io.err(`\n${usage()}`)
+    else if (err.exitCode === EXIT_USAGE) io.err('run `npm run cli -- help` for usage')
+    return err.exitCode
+  }
+  if (err instanceof ConfigError) {
+    io.err(`configuration error: ${err.message}`)
+    return EXIT_FAILED
+  }
+  if (err instanceof ApiError) {
+    io.err(err.detail)
+    return EXIT_FAILED
+  }
+  // Unexpected (the database went away mid-command, …): the driver's reason, a stack only on request.
+  io.err(`error: ${driverMessage(err)}`)
+  if (env.LOG_LEVEL === 'debug' && err instanceof Error && err.stack) io.err(err.stack)
+  return EXIT_FAILED
+}

@@ -1,0 +1,118 @@
+// The Workers entry: the same createApp(deps) as Node, wired to Workers' parts —
+// postgres.js over cloudflare:sockets (one client per request, never ended),
+// Upstash REST for the shared cache, the built-in HTMLRewriter, WebSocketPair.
+
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+// A named import, so the bundle carries the version string, not all of package.json.
+import { version } from '../../../package.json'
+import { type App, createApp } from '../../app'
+import { createTieredCache } from '../../cache/tiered'
+import { createUpstashStore } from '../../cache/upstash'
+import { type Config, type Env, loadConfig } from '../../config'
+import { createTokenCipher } from '../../crypto/access-token'
+import { webOwnCredentialCheck } from '../../crypto/own-credential'
+import { createBcryptHasher } from '../../crypto/password'
+import type { Database, Db } from '../../db/client'
+import * as schema from '../../db/schema'
+import { consoleLogger, type Logger } from '../../logger'
+import { systemClock } from '../../services/clock'
+import { rewriteHtmlBuiltIn } from './html'
+import { createWorkerWsRelay } from './ws'
+
+export interface WorkerEnv {
+  /** Cloudflare Hyperdrive binding in front of PostgreSQL (preferred over DATABASE_URL). */
+  HYPERDRIVE?: { connectionString: string }
+  [name: string]: unknown
+}
+
+interface Built {
+  app: App
+  config: Config
+  relay: ReturnType<typeof createWorkerWsRelay>
+}
+
+// Each request's own database client. The app is built once per isolate; its
+// database is this view, so concurrent requests never share a connection.
+const requestDb = new AsyncLocalStorage<Db>()
+const perRequestDb = new Proxy({} as Db, {
+  get(_target, prop) {
+    const db = requestDb.getStore()
+    if (!db) throw new Error('database used outside a request')
+    const value = Reflect.get(db as object, prop)
+    return typeof value === 'function' ? value.bind(db) : value
+  },
+})
+
+let built: Promise<Built> | null = null
+
+function stringEnv(env: WorkerEnv): Env {
+  const out: Env = {}
+  for (const [k, v] of Object.entries(env)) if (typeof v === 'string') out[k] = v
+  return out
+}
+
+async function build(env: WorkerEnv, log: Logger): Promise<Built> {
+  const config = loadConfig({ NODE_ENV: 'production', ...stringEnv(env) }, { version })
+  const shared = config.upstashUrl && config.upstashToken ? createUpstashStore({ url: config.upstashUrl, token: config.upstashToken }) : null
+  // Isolates can't hear invalidations pushed by others, so the in-isolate tier stays very short.
+  const cache = await createTieredCache(shared, log, { localTtlMs: 1_000, maxLocalEntries: 1_000 })
+  const database: Database = { db: perRequestDb, kind: 'postgres', perRequest: true, close: async () => {} }
+  const fetchUpstream = (r: Request) => fetch(r)
+  const deps = {
+    config,
+    database,
+    cache,
+    // bcrypt cost 12 is ~300 ms of CPU: within a paid plan's per-request CPU limit, not the free plan's.
+    hasher: createBcryptHasher(config.bcryptRounds),
+    cipher: await createTokenCipher(config.secretKey),
+    clock: systemClock,
+    log,
+    probeUpstream: async () => {
+      await fetch(config.zenzefiTargetUrl, { method: 'HEAD', signal: AbortSignal.timeout(5_000) })
+    },
+    fetchUpstream,
+    rewriteHtml: rewriteHtmlBuiltIn,
+  }
+  const app = createApp(deps)
+  const relay = createWorkerWsRelay({
+    config,
+    tokens: app.services.tokens,
+    sessions: app.gateway.sessions,
+    log,
+    fetchUpstream,
+    isOwnCredential: webOwnCredentialCheck(config.secretKey),
+  })
+  return { app, config, relay }
+}
+
+export default {
+  async fetch(request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
+    const log = consoleLogger()
+    let b: Built
+    try {
+      b = await (built ??= build(env, log))
+    } catch (err) {
+      built = null
+      log.error('configuration error', { error: err })
+      return new Response(JSON.stringify({ detail: 'Service misconfigured' }), { status: 500, headers: { 'content-type': 'application/json' } })
+    }
+    const url = env.HYPERDRIVE?.connectionString ?? b.config.databaseUrl
+    if (!url) {
+      return new Response(JSON.stringify({ detail: 'DATABASE_URL or a HYPERDRIVE binding is required on Workers' }), {
+        status: 500,
+        headers: { 'content-type': 'application/json' },
+      })
+    }
+    // One client per request and no sql.end(): workerd closes the sockets with the request.
+    const sql = postgres(url, { max: 3, fetch_types: false, prepare: false, onnotice: () => {} })
+    const db = drizzle(sql, { schema }) as unknown as Db
+    return requestDb.run(db, () => {
+      if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+        return b.relay(request, request.headers.get('cf-connecting-ip') ?? '')
+      }
+      return b.app.app.fetch(request, env, ctx as never)
+    })
+  },
+}

@@ -1,6 +1,7 @@
 // One JSON line per event. Field values under secret-looking keys are replaced,
-// and callers never pass bodies, headers or query strings, so tokens, cookies
-// and passwords cannot reach a log line.
+// errors are reduced to what cannot hold a value (see serializeError), and callers
+// never pass bodies, headers or query strings, so tokens, cookies, passwords and
+// their hashes cannot reach a log line.
 
 export type Level = 'debug' | 'info' | 'warn' | 'error'
 export type Fields = Record<string, unknown>
@@ -14,12 +15,71 @@ export interface Logger {
 
 const SECRET_KEY = /pass|secret|token(?!_id|Id)|cookie|authorization|hash|cipher/i
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+const SQLSTATE = /^[0-9A-Z]{5}$/
+
+type ErrorLike = Error & {
+  code?: unknown
+  query?: unknown
+  params?: unknown
+  parameters?: unknown
+  severity?: unknown
+  constraint_name?: unknown
+  constraint?: unknown
+}
+
+/** `DrizzleQueryError` keeps Error's name; its class says what it is. */
+const nameOf = (e: Error) => (e.name && e.name !== 'Error' ? e.name : e.constructor?.name || 'Error')
+
+/**
+ * A database error, from drizzle (carries `query` and `params`) or straight from a
+ * driver (postgres.js and PGlite errors carry a SQLSTATE and a `severity`). Their
+ * messages quote parameters (drizzle: "params: …", which can be a new password's
+ * bcrypt hash) or values (PostgreSQL: `invalid input syntax for type uuid: "…"`).
+ */
+function isQueryError(e: ErrorLike): boolean {
+  const cause = e.cause as ErrorLike | undefined
+  return (
+    typeof e.query === 'string' ||
+    'params' in e ||
+    (typeof e.severity === 'string' && typeof e.code === 'string') ||
+    (!!cause && typeof cause.severity === 'string')
+  )
+}
+
+/** Stack frames only: the first lines of a stack repeat the message, values and all. */
+function framesOf(stack: unknown): string | undefined {
+  if (typeof stack !== 'string') return undefined
+  const frames = stack.split('\n').filter((line) => /^\s+at /.test(line))
+  return frames.length ? frames.map((l) => l.trim()).join('\n') : undefined
+}
+
+/**
+ * What a log line may say about an error. A database error gives its name, its
+ * SQLSTATE (the driver's `code`, on drizzle's `cause`), the constraint it broke and
+ * the query text (placeholders, no parameters) — never its message or parameters.
+ * Any other error gives its name, message and code. Both give stack frames
+ * without the message lines. Used for every Error passed as a field, by both runtimes.
+ */
+export function serializeError(err: unknown): Fields {
+  if (!(err instanceof Error)) return { name: 'NonError', type: typeof err }
+  const e = err as ErrorLike
+  const stack = framesOf(e.stack)
+  if (isQueryError(e)) {
+    const cause = (e.cause ?? {}) as ErrorLike
+    const code = [cause.code, e.code].find((c) => typeof c === 'string' && SQLSTATE.test(c))
+    const constraint = [cause.constraint_name, cause.constraint, e.constraint_name, e.constraint].find((c) => typeof c === 'string')
+    const query = typeof e.query === 'string' ? e.query : typeof cause.query === 'string' ? cause.query : undefined
+    return { name: nameOf(e), code, constraint, query, stack }
+  }
+  const code = typeof e.code === 'string' || typeof e.code === 'number' ? e.code : undefined
+  return { name: nameOf(e), message: e.message, code, stack }
+}
 
 export function redact(fields: Fields): Fields {
   const out: Fields = {}
   for (const [k, v] of Object.entries(fields)) {
     if (SECRET_KEY.test(k)) out[k] = '[redacted]'
-    else if (v instanceof Error) out[k] = v.message
+    else if (v instanceof Error) out[k] = serializeError(v)
     else out[k] = v
   }
   return out

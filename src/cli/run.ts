@@ -3,11 +3,11 @@ import { type Config, ConfigError, type Env } from '../config'
 import type { PasswordHasher } from '../crypto/password'
 import type { Database } from '../db/client'
 import { migrateDatabase, openDatabase } from '../db/connect-node'
-import { ApiError } from '../http/errors'
 import { nodeConfig, openCache } from '../runtime/node/deps'
 import { createPasswordPool } from '../runtime/node/password-pool'
 import { type Accounts, createAccounts } from '../services/accounts'
 import { systemClock } from '../services/clock'
+import { DomainError } from '../services/errors'
 import { setUserActive } from './activation'
 import { checkDb } from './check-db'
 import { clearDb } from './clear-db'
@@ -44,6 +44,7 @@ function resources(config: Config, opts: RunOptions) {
   const log = cliLogger(opts.io)
   // bcrypt off the main thread, as the server does; the workers start on the first hash.
   const hasher: PasswordHasher = {
+    rounds: config.bcryptRounds,
     hash: (p) => (pool ??= createPasswordPool(config.bcryptRounds)).hash(p),
     verify: (p, h) => (pool ??= createPasswordPool(config.bcryptRounds)).verify(p, h),
   }
@@ -148,8 +149,9 @@ function report(err: unknown, io: Output, env: Env): number {
     io.err(`configuration error: ${err.message}`)
     return EXIT_FAILED
   }
-  if (err instanceof ApiError) {
-    io.err(err.detail)
+  // A refusal from the services (the same words an API client reads).
+  if (err instanceof DomainError) {
+    io.err(err.message)
     return EXIT_FAILED
   }
   // Unexpected (the database went away mid-command, …): the driver's reason, a stack only on request.

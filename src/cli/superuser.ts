@@ -2,10 +2,10 @@ import { eq } from 'drizzle-orm'
 import type { Env } from '../config'
 import type { Db } from '../db/client'
 import { type UserRow, users } from '../db/schema'
-import { ApiError } from '../http/errors'
 import { RegisterIn } from '../routes/auth'
 import type { Accounts } from '../services/accounts'
 import type { Clock } from '../services/clock'
+import { DomainError } from '../services/errors'
 import { CliError, EXIT_USAGE, type Output } from './io'
 
 export interface SuperuserInput {
@@ -65,11 +65,11 @@ export async function createSuperuser(
     io.out(`created superuser ${user.username} <${user.email}> (id ${user.id})`)
     return { user, outcome: 'created' }
   } catch (err) {
-    if (!(err instanceof ApiError)) throw err
+    if (!(err instanceof DomainError)) throw err
     // Another run registered the same email between our check and our insert.
-    const raced = err.detail === 'Email already registered' ? await accounts.findByEmail(input.email) : null
+    const raced = err.code === 'email_taken' ? await accounts.findByEmail(input.email) : null
     if (raced) return promote(raced)
-    throw new CliError(`create-superuser: ${err.detail}`)
+    throw new CliError(`create-superuser: ${err.message}`)
   }
 
   async function promote(user: UserRow): Promise<{ user: UserRow; outcome: SuperuserOutcome }> {

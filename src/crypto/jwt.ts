@@ -7,7 +7,7 @@ export interface JwtClaims {
 
 export interface JwtIssuer {
   sign(claims: JwtClaims, now: Date): Promise<string>
-  /** The claims, or null for anything not signed by us with HS256 and unexpired. */
+  /** The claims, or null for anything not signed by us with HS256, unexpired, with both `sub` and `exp`. */
   verify(token: string, now: Date): Promise<JwtClaims | null>
 }
 
@@ -25,7 +25,8 @@ export function createJwtIssuer(secretKey: string, lifetimeSeconds: number): Jwt
     },
     async verify(token, now) {
       try {
-        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], currentDate: now })
+        // Without `exp` a token would be valid forever, without `sub` it names no one: both are required.
+        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], currentDate: now, requiredClaims: ['exp', 'sub'] })
         if (typeof payload.sub !== 'string' || typeof payload.username !== 'string') return null
         return { sub: payload.sub, username: payload.username }
       } catch {

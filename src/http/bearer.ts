@@ -2,7 +2,8 @@ import { createMiddleware } from 'hono/factory'
 import type { JwtIssuer } from '../crypto/jwt'
 import type { Accounts } from '../services/accounts'
 import type { Clock } from '../services/clock'
-import { ApiError, bearerChallenge } from './errors'
+import { DomainError } from '../services/errors'
+import { readBearer } from './authorization'
 import type { AppEnv } from './router'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -10,14 +11,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** Resolves the Bearer JWT to an active user, with the contract's four refusals. */
 export function requireUser(jwt: JwtIssuer, accounts: Accounts, clock: Clock) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const header = c.req.header('authorization') ?? ''
-    const [scheme, credentials] = header.trim().split(/\s+/, 2)
-    if (!credentials || scheme?.toLowerCase() !== 'bearer') throw new ApiError(403, 'Not authenticated')
-    const claims = await jwt.verify(credentials, clock.now())
-    if (!claims || !UUID.test(claims.sub)) throw new ApiError(401, 'Could not validate credentials', bearerChallenge)
+    // The same parser the proxy uses to keep our JWT from Zenzefi: only `Bearer <credential>`.
+    const reading = readBearer(c.req.header('authorization'))
+    if ('refused' in reading) throw new DomainError(reading.refused)
+    const claims = await jwt.verify(reading.credential, clock.now())
+    if (!claims || !UUID.test(claims.sub)) throw new DomainError('invalid_credentials')
     const user = await accounts.getById(claims.sub)
-    if (!user) throw new ApiError(401, 'User not found', bearerChallenge)
-    if (!user.isActive) throw new ApiError(403, 'Inactive user')
+    if (!user) throw new DomainError('user_not_found')
+    if (!user.isActive) throw new DomainError('inactive_user')
     c.set('user', user)
     await next()
   })

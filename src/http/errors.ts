@@ -1,7 +1,13 @@
-// The one error type the app throws; src/app.ts turns it into {"detail": ...}.
+import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { DomainError, type DomainErrorCode } from '../services/errors'
+
+type Status = 400 | 401 | 402 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 502 | 503 | 504
+
+/** A refusal decided by a route itself (a missing body field, a proxy token); src/app.ts turns it into {"detail": ...}. */
 export class ApiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 502 | 503 | 504,
+    readonly status: Status,
     readonly detail: string,
     readonly headers: Record<string, string> = {},
   ) {
@@ -10,3 +16,36 @@ export class ApiError extends Error {
 }
 
 export const bearerChallenge = { 'WWW-Authenticate': 'Bearer' }
+
+/** How each domain refusal goes on the wire. One line per code; the message is the DomainError's own. */
+const DOMAIN_HTTP: Record<DomainErrorCode, { status: Status; headers?: Record<string, string> }> = {
+  not_authenticated: { status: 403 },
+  invalid_credentials: { status: 401, headers: bearerChallenge },
+  user_not_found: { status: 401, headers: bearerChallenge },
+  inactive_user: { status: 403 },
+  login_failed: { status: 401, headers: bearerChallenge },
+  email_taken: { status: 400 },
+  username_taken: { status: 400 },
+  invalid_duration: { status: 400 },
+  token_not_found: { status: 404 },
+  insufficient_balance: { status: 402 },
+  last_superuser: { status: 409 },
+}
+
+export interface HttpError {
+  status: ContentfulStatusCode
+  detail: string
+  headers: Record<string, string>
+}
+
+/** The answer for an error the app expected, or null for a bug (a 500, logged by the caller). */
+export function toHttpError(err: unknown): HttpError | null {
+  if (err instanceof DomainError) {
+    const { status, headers = {} } = DOMAIN_HTTP[err.code]
+    return { status, detail: err.message, headers }
+  }
+  if (err instanceof ApiError) return { status: err.status, detail: err.detail, headers: err.headers }
+  // Hono's own refusals (malformed JSON, wrong content type) keep their 4xx status.
+  if (err instanceof HTTPException) return { status: err.status as ContentfulStatusCode, detail: err.message || 'Bad Request', headers: {} }
+  return null
+}

@@ -1,15 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { JwtIssuer } from '../crypto/jwt'
-import { ApiError, bearerChallenge } from '../http/errors'
 import { newRouter } from '../http/router'
 import type { Accounts } from '../services/accounts'
 import type { Clock } from '../services/clock'
-import { ErrorOut, errors, FullName, jsonBody, jsonResponse, Password, UserOut, userOut } from './schemas'
+import { DomainError } from '../services/errors'
+import { ErrorOut, errors, FullName, jsonBody, jsonResponse, Password, plainText, UserOut, userOut } from './schemas'
 
 export const RegisterIn = z
   .object({
-    email: z.email().max(255).openapi({ example: 'ada@example.com' }),
-    username: z.string().trim().min(3).max(50).openapi({ example: 'ada' }),
+    email: plainText(z.email().max(255)).openapi({ example: 'ada@example.com' }),
+    username: plainText(z.string()).trim().min(3).max(50).openapi({ example: 'ada' }),
     password: Password,
     full_name: FullName,
   })
@@ -17,8 +17,8 @@ export const RegisterIn = z
 
 const LoginIn = z
   .object({
-    email: z.string().min(1).max(255).openapi({ example: 'ada@example.com' }),
-    password: z.string().min(1).max(1024).openapi({ example: 'correct horse battery' }),
+    email: plainText(z.string().min(1).max(255)).openapi({ example: 'ada@example.com' }),
+    password: plainText(z.string().min(1).max(1024), 'password').openapi({ example: 'correct horse battery' }),
   })
   .openapi('LoginRequest')
 
@@ -61,7 +61,7 @@ export function authRoutes(deps: { accounts: Accounts; jwt: JwtIssuer; clock: Cl
     .openapi(login, async (c) => {
       const { email, password } = c.req.valid('json')
       const user = await accounts.authenticate(email, password)
-      if (!user) throw new ApiError(401, 'Incorrect email or password', bearerChallenge)
+      if (!user) throw new DomainError('login_failed')
       const access_token = await jwt.sign({ sub: user.id, username: user.username }, clock.now())
       return c.json({ access_token, token_type: 'bearer' as const, expires_in: expiresIn }, 200)
     })

@@ -10,13 +10,39 @@ export const ValidationErrorOut = z
   })
   .openapi('ValidationError')
 
-export const Password = z
-  .string()
-  .min(8, 'Password must be at least 8 characters')
-  .refine((p) => passwordBytes(p) <= MAX_PASSWORD_BYTES, `Password must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8`)
-  .openapi({ example: 'correct horse battery' })
+const isControl = (code: number) => code <= 0x1f || code === 0x7f
 
-export const FullName = z.string().max(255).nullable().optional().openapi({ example: 'Ada Lovelace' })
+/**
+ * Every text field a client sends goes through this. Emails, usernames and names
+ * refuse the C0 controls U+0000–U+001F and DEL (U+007F); a password refuses only
+ * U+0000 (a tab is a fair password character; NUL is not: PostgreSQL cannot store
+ * it in text, and C bcrypt, like the earlier backend's, stops reading at it).
+ * Checked on the value as sent, before any trimming: a 422, never a 500.
+ */
+export function plainText<T extends z.ZodType<string>>(schema: T, kind: 'text' | 'password' = 'text'): T {
+  const password = kind === 'password'
+  const refused = password ? (code: number) => code === 0 : isControl
+  const message = password ? 'Must not contain the NUL character (U+0000)' : 'Must not contain control characters (U+0000–U+001F, U+007F)'
+  return schema
+    .refine((value) => {
+      for (let i = 0; i < value.length; i++) if (refused(value.charCodeAt(i))) return false
+      return true
+    }, message)
+    .openapi({ description: password ? 'Any characters but NUL (U+0000)' : 'No control characters (U+0000–U+001F, U+007F)' })
+}
+
+export const Password = plainText(
+  z
+    .string()
+    .min(8, 'Password must be at least 8 characters')
+    .refine((p) => passwordBytes(p) <= MAX_PASSWORD_BYTES, `Password must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8`),
+  'password',
+).openapi({
+  description: `At least 8 characters and at most ${MAX_PASSWORD_BYTES} bytes in UTF-8; any characters but NUL (U+0000)`,
+  example: 'correct horse battery',
+})
+
+export const FullName = plainText(z.string().max(255)).nullable().optional().openapi({ example: 'Ada Lovelace' })
 
 const Timestamp = z.string().openapi({ format: 'date-time', example: '2026-11-29T14:00:00.000Z' })
 

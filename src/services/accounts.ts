@@ -1,10 +1,10 @@
 import { eq } from 'drizzle-orm'
 import type { TokenCache } from '../cache/interface'
-import { MAX_PASSWORD_BYTES, type PasswordHasher, passwordBytes } from '../crypto/password'
+import { dummyHash, MAX_PASSWORD_BYTES, type PasswordHasher, passwordBytes } from '../crypto/password'
 import { type Db, pgConstraint, pgErrorCode } from '../db/client'
 import { accessTokens, type UserRow, users } from '../db/schema'
-import { ApiError } from '../http/errors'
 import type { Clock } from './clock'
+import { DomainError } from './errors'
 
 export interface NewAccount {
   email: string
@@ -21,15 +21,12 @@ export interface AccountChanges {
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase()
 
-const EMAIL_TAKEN = 'Email already registered'
-const USERNAME_TAKEN = 'Username already taken'
-
 export function createAccounts(deps: { db: Db; hasher: PasswordHasher; cache: TokenCache; clock: Clock }) {
   const { db, hasher, cache, clock } = deps
 
-  // Unknown emails are checked against this hash so every failed login costs one bcrypt verify.
-  let dummyHash: Promise<string> | null = null
-  const dummy = () => (dummyHash ??= hasher.hash(crypto.randomUUID()))
+  // Unknown emails are checked against a constant hash at the configured cost, so every
+  // failed login costs one bcrypt verify, and nothing is shared between requests.
+  const dummy = dummyHash(hasher.rounds)
 
   const findByEmail = async (email: string) =>
     (
@@ -43,8 +40,6 @@ export function createAccounts(deps: { db: Db; hasher: PasswordHasher; cache: To
   const findByUsername = async (username: string) => (await db.select().from(users).where(eq(users.username, username)).limit(1))[0] ?? null
 
   return {
-    warmUp: () => dummy().then(() => undefined),
-
     findByEmail,
 
     async getById(id: string): Promise<UserRow | null> {
@@ -54,8 +49,8 @@ export function createAccounts(deps: { db: Db; hasher: PasswordHasher; cache: To
     async register(input: NewAccount): Promise<UserRow> {
       const email = normalizeEmail(input.email)
       // Email first, then username: the order the contract's messages promise.
-      if (await findByEmail(email)) throw new ApiError(400, EMAIL_TAKEN)
-      if (await findByUsername(input.username)) throw new ApiError(400, USERNAME_TAKEN)
+      if (await findByEmail(email)) throw new DomainError('email_taken')
+      if (await findByUsername(input.username)) throw new DomainError('username_taken')
       const hashedPassword = await hasher.hash(input.password)
       const now = clock.now()
       try {
@@ -75,7 +70,7 @@ export function createAccounts(deps: { db: Db; hasher: PasswordHasher; cache: To
       } catch (err) {
         // Two registrations racing past the checks above: the unique index decides.
         if (pgErrorCode(err) === '23505') {
-          throw new ApiError(400, pgConstraint(err) === 'users_username_key' ? USERNAME_TAKEN : EMAIL_TAKEN)
+          throw new DomainError(pgConstraint(err) === 'users_username_key' ? 'username_taken' : 'email_taken')
         }
         throw err
       }
@@ -84,7 +79,7 @@ export function createAccounts(deps: { db: Db; hasher: PasswordHasher; cache: To
     /** The user for these credentials, or null — after exactly one bcrypt verify whatever the reason. */
     async authenticate(email: string, password: string): Promise<UserRow | null> {
       const user = await findByEmail(email)
-      const ok = await hasher.verify(password, user?.hashedPassword ?? (await dummy()))
+      const ok = await hasher.verify(password, user?.hashedPassword ?? dummy)
       if (!user || !ok || !user.isActive || passwordBytes(password) > MAX_PASSWORD_BYTES) return null
       return user
     },
@@ -94,7 +89,7 @@ export function createAccounts(deps: { db: Db; hasher: PasswordHasher; cache: To
       if (changes.fullName !== undefined) set.fullName = changes.fullName
       if (changes.password !== undefined) set.hashedPassword = await hasher.hash(changes.password)
       const [row] = await db.update(users).set(set).where(eq(users.id, id)).returning()
-      if (!row) throw new ApiError(401, 'User not found')
+      if (!row) throw new DomainError('user_not_found')
       return row
     },
 

@@ -3,8 +3,8 @@ import type { TokenCache, TokenGrant } from '../cache/interface'
 import { generateAccessToken, hashAccessToken, TOKEN_PATTERN, type TokenCipher } from '../crypto/access-token'
 import type { Db } from '../db/client'
 import { type AccessTokenRow, accessTokens, users } from '../db/schema'
-import { ApiError } from '../http/errors'
 import type { Clock } from './clock'
+import { DomainError } from './errors'
 
 export const ALLOWED_DURATIONS = [1, 12, 24, 168, 720] as const
 const HOUR_MS = 3_600_000
@@ -99,7 +99,7 @@ export function createTokenService(deps: {
   return {
     async purchase(userId: string, durationHours: number): Promise<TokenView> {
       if (!(ALLOWED_DURATIONS as readonly number[]).includes(durationHours)) {
-        throw new ApiError(400, `Invalid duration. Must be one of: [${ALLOWED_DURATIONS.join(', ')}]`)
+        throw new DomainError('invalid_duration', `Invalid duration. Must be one of: [${ALLOWED_DURATIONS.join(', ')}]`, { allowed: ALLOWED_DURATIONS })
       }
       const token = generateAccessToken()
       const now = clock.now()
@@ -135,7 +135,7 @@ export function createTokenService(deps: {
         .set({ isActive: false, revokedAt: now })
         .where(and(eq(accessTokens.id, tokenId), eq(accessTokens.userId, userId)))
         .returning()
-      if (!row) throw new ApiError(404, 'Token not found')
+      if (!row) throw new DomainError('token_not_found')
       await cache.invalidate([row.tokenHash])
       return view(row, now)
     },

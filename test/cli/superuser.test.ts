@@ -93,12 +93,22 @@ describe('create-superuser input', () => {
     ['a username under 3 characters', { username: 'ab' }, /--username: .*3/],
     ['a username over 50 characters', { username: 'u'.repeat(51) }, /--username: .*50/],
     ['an invalid email', { email: 'not-an-email' }, /--email: Invalid email/],
+    ['a NUL in the password', { password: 'good pass\u0000word' }, /--password: Must not contain the NUL character/],
+    ['a control character in the username', { username: 'ok\u001buser' }, /--username: Must not contain control characters/],
+    ['a tab around the username', { username: '\tokuser' }, /--username: Must not contain control characters/],
   ])('rejects %s like registration does (exit 1), never echoing the password', (_, bad: { email?: string; username?: string; password?: string }, message) => {
     const good = { email: 'ok@example.com', username: 'okuser', password: 'good password 1' }
     const err = catchError(() => superuserInput({ ...good, ...bad }, {}))
     expect(err.exitCode).toBe(1)
     expect(err.message).toMatch(message)
     expect(err.message).not.toContain(bad.password ?? good.password)
+  })
+
+  it('refuses a control character in --full-name like registration does', () => {
+    const err = catchError(() =>
+      superuserInput({ email: 'c@example.com', username: 'okuser', password: 'good password 1', 'full-name': 'Root\u007fAdmin' }, {}),
+    )
+    expect(err.message).toMatch(/--full-name: Must not contain control characters/)
   })
 
   it('accepts the boundaries registration accepts: 72 bytes of password, 3 and 50 characters of username', () => {

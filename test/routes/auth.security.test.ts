@@ -77,6 +77,47 @@ describe('Bearer authentication', () => {
     expect(await res.json()).toEqual({ detail: 'User not found' })
   })
 
+  it('only `Bearer` and one credential: anything after the credential → 401 "Could not validate credentials" with WWW-Authenticate', async () => {
+    const { jwt } = await signUp(f.t)
+    for (const raw of [`Bearer ${jwt} extra`, `Bearer ${jwt} ${jwt}`, `Bearer ${jwt}, Basic dXNlcjpwYXNz`, `Bearer ${jwt},`, `bearer\t${jwt}\tx`]) {
+      const res = await me(undefined, raw)
+      expect(res.status, raw).toBe(401)
+      expect(await res.json()).toEqual({ detail: 'Could not validate credentials' })
+      expect(res.headers.get('www-authenticate')).toBe('Bearer')
+    }
+  })
+
+  it('the scheme in any case, surrounding whitespace allowed', async () => {
+    const { jwt } = await signUp(f.t)
+    for (const raw of [`bearer ${jwt}`, `BEARER ${jwt}`, `  Bearer   ${jwt}  `, `Bearer\t${jwt}`]) expect((await me(undefined, raw)).status, raw).toBe(200)
+  })
+
+  it('no credential, or the JWT without a scheme → 403 "Not authenticated"', async () => {
+    const { jwt } = await signUp(f.t)
+    for (const raw of ['Bearer', 'Bearer   ', jwt, `Token ${jwt}`, `Basic x, Bearer ${jwt}`]) {
+      const res = await me(undefined, raw)
+      expect(res.status, raw).toBe(403)
+      expect(await res.json()).toEqual({ detail: 'Not authenticated' })
+    }
+  })
+
+  it('a correctly signed JWT without exp, or without sub → 401 "Could not validate credentials"', async () => {
+    const { user } = await signUp(f.t)
+    const key = new TextEncoder().encode(TEST_SECRET)
+    const base = () => new SignJWT({ username: 'x' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    const tokens = [
+      await base().setSubject(user.id).setIssuedAt().sign(key), // no exp: valid forever before
+      await base().setSubject(user.id).sign(key),
+      await base().setIssuedAt().setExpirationTime('1h').sign(key), // no sub
+    ]
+    for (const jwt of tokens) {
+      const res = await me(jwt)
+      expect(res.status).toBe(401)
+      expect(await res.json()).toEqual({ detail: 'Could not validate credentials' })
+      expect(res.headers.get('www-authenticate')).toBe('Bearer')
+    }
+  })
+
   it('an inactive user → 403 "Inactive user"', async () => {
     const { user, jwt } = await signUp(f.t)
     await f.t.services.accounts.setActive(user.id, false)

@@ -1,18 +1,22 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
-
-const BEARER_JWT = /^Bearer\s+([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/i
+import { jwtCandidates } from '../../http/authorization'
 
 /**
- * True when an Authorization header carries a JWT signed with our SECRET_KEY:
- * our credential, which Zenzefi must never see. Synchronous (one HMAC) because
- * it runs on the proxy path; other Authorization values pass through.
+ * True when any whitespace- or comma-separated piece of an Authorization value is
+ * a JWT signed (HS256) with our SECRET_KEY, expired or not: our credential, which
+ * Zenzefi must never see. Same parser and same answers as the WebCrypto twin in
+ * src/crypto/own-credential.ts; synchronous (one HMAC per candidate) because it
+ * runs on the proxy path. Other Authorization values pass through.
  */
 export function ownCredentialCheck(secretKey: string): (authorization: string) => boolean {
   return (authorization) => {
-    const m = BEARER_JWT.exec(authorization.trim())
-    if (!m) return false
-    const expected = createHmac('sha256', secretKey).update(`${m[1]}.${m[2]}`).digest()
-    const given = Buffer.from(m[3]!, 'base64url')
-    return given.length === expected.length && timingSafeEqual(given, expected)
+    let own = false
+    for (const { signingInput, signature } of jwtCandidates(authorization)) {
+      const expected = createHmac('sha256', secretKey).update(signingInput).digest()
+      const given = Buffer.from(signature, 'base64url')
+      // Every candidate is compared in full (no early exit), each in constant time.
+      if (given.length === expected.length && timingSafeEqual(given, expected)) own = true
+    }
+    return own
   }
 }

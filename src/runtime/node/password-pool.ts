@@ -34,6 +34,7 @@ export function createPasswordPool(rounds: number, size = Math.max(1, Math.min(4
     })
 
   return {
+    rounds,
     hash: async (password) => (await run({ op: 'hash', password })) as string,
     verify: async (password, hash) => {
       try {

@@ -1,7 +1,13 @@
 // npm run bench:rewrite — body-rewriting throughput: a ~20 MB synthetic HTML page, stylesheet
-// and script, each fed in 16 KB chunks as a proxied response would arrive. Measured, not asserted.
+// and script, each fed in 16 KB chunks as a proxied response would arrive; then the per-response
+// cost of small (~1 KB) REST answers, where fixed overhead rather than throughput decides.
+// Measured, not asserted.
+//
+//   BENCH_ROUNDS  rounds per large body (default 5)
+//   BENCH_SMALL   iterations per round for the small bodies (default 100000)
 
 import type { ChunkRewriter } from '../src/rewrite/body'
+import { createTextRewriter, rewriteText, rewriteTextBytes, type TextKind } from '../src/rewrite/text'
 import { createUrlMapper } from '../src/rewrite/url-mapper'
 import { rewriterFor } from '../src/runtime/node/html-rewriter-wasm'
 import { type Cell, fmt, printTable } from './lib/table'
@@ -81,4 +87,73 @@ printTable(
   ['body', 'in MB', 'out MB', 'median MB/s', 'best MB/s'],
   rows,
   ['MB = 2^20 bytes of input. One core, no network: the cost the proxy adds per rewritten response.'],
+)
+
+// Small REST answers: a ~1 KB JSON body as Zenzefi's API returns it. The Node proxy rewrites a
+// small body in one pass (rewriteText on the decoded string, or rewriteTextBytes on the bytes);
+// Workers and large bodies stream it (createTextRewriter). For scale: decoding and re-encoding
+// the bytes, which a string pass pays around rewriteText and the byte paths pay only from the
+// first needle (upstream origin, url(, @import, "/ws) on.
+const SMALL_ROUNDS = 5
+const SMALL_ITERATIONS = Number(process.env.BENCH_SMALL || 100_000)
+
+function certificateList(self: (id: number) => string): string {
+  const items = []
+  for (let id = 1; JSON.stringify(items).length < 880; id++) {
+    items.push({
+      id,
+      name: `ZF-Gateway-Cert ${id}`,
+      subject: 'CN=Prüfstand 7, O=Zenzefi',
+      valid_until: '2027-01-01T00:00:00Z',
+      status: 'active',
+      self: self(id),
+    })
+  }
+  return JSON.stringify({ total: items.length, page: 1, items })
+}
+
+const small: Array<[label: string, kind: TextKind, text: string]> = [
+  ['1 KB JSON, no URL at all', 'json', certificateList((id) => `cert-${id}`)],
+  ['1 KB JSON, root-relative paths', 'json', certificateList((id) => `/api/certificates/${id}`)],
+  ['1 KB JSON, upstream URLs', 'json', certificateList((id) => `${UPSTREAM}/api/certificates/${id}`)],
+  ['1 KB JS, no upstream URL or /ws', 'js', `(function(){var t=${certificateList((id) => `/api/certificates/${id}`)};window.render(t)})()`],
+]
+
+/** Median ns per call of `fn` over SMALL_ROUNDS rounds. */
+async function nsPer(fn: () => unknown | Promise<unknown>): Promise<number> {
+  for (let i = 0; i < SMALL_ITERATIONS / 10; i++) await fn() // warm-up
+  const rounds: number[] = []
+  for (let r = 0; r < SMALL_ROUNDS; r++) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < SMALL_ITERATIONS; i++) await fn()
+    rounds.push(Number(process.hrtime.bigint() - t0) / SMALL_ITERATIONS)
+  }
+  return rounds.sort((a, b) => a - b)[Math.floor(rounds.length / 2)]!
+}
+
+const smallRows: Cell[][] = []
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+for (const [label, kind, text] of small) {
+  const bytes = enc.encode(text)
+  const floor = await nsPer(() => enc.encode(dec.decode(bytes)))
+  const whole = await nsPer(() => rewriteText(kind, text, mapper))
+  const wholeBytes = await nsPer(() => rewriteTextBytes(kind, bytes, mapper))
+  const streamed = await nsPer(async () => {
+    const r = createTextRewriter(kind, mapper)
+    await r.write(bytes)
+    await r.end()
+  })
+  smallRows.push([label, bytes.byteLength, fmt(floor, 0), fmt(whole, 0), fmt(wholeBytes, 0), fmt(streamed, 0)])
+}
+
+printTable(
+  `Small bodies: ns per response (median of ${SMALL_ROUNDS} rounds × ${SMALL_ITERATIONS})`,
+  ['body', 'bytes', 'decode+encode ns', 'rewriteText ns', 'rewriteTextBytes ns', 'streamed ns'],
+  smallRows,
+  [
+    'rewriteText: string in, string out (the caller decodes and encodes around it).',
+    'rewriteTextBytes: bytes in, bytes out, in one call; a body without a needle is returned undecoded.',
+    'streamed: createTextRewriter write + end on the bytes (Workers, and large bodies on Node).',
+  ],
 )

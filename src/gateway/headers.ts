@@ -35,17 +35,63 @@ const CLIENT_MAY_NOT_SEND = new Set([
   'x-forwarded-port',
   'x-real-ip',
   'forwarded',
+  // Addresses other proxies vouch for: from a client they are whatever it chose.
+  'cf-connecting-ip',
+  'true-client-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
 ])
 
 /** Encodings we can decode before rewriting; anything else would reach the browser unrewritten. */
 const ACCEPTED_ENCODINGS = ['gzip', 'deflate', 'br']
 
+/**
+ * The names a Connection header marks hop-by-hop, canonical. Never Content-Length: framing
+ * is not the sender's to remove (`Connection: content-length` would otherwise leave a body
+ * unframed, to be read upstream as the start of another request).
+ */
 function connectionListed(pairs: HeaderPair[]): Set<string> {
   const listed = new Set<string>()
   for (const [n, v] of pairs) {
-    if (n.toLowerCase() === 'connection') for (const token of v.split(',')) listed.add(canonical(token.trim()))
+    if (canonical(n) === 'connection') for (const token of v.split(',')) listed.add(canonical(token.trim()))
   }
+  listed.delete('content-length')
   return listed
+}
+
+export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'invalid' }
+
+/**
+ * How a request body is delimited, from its headers (RFC 9112 §6.3), so a transport can
+ * forward it framed the same way or refuse it: any Transfer-Encoding is a chunked body (the
+ * transport re-frames it; it overrides a Content-Length), else a Content-Length that is one
+ * non-negative integer (repeats must agree: `5, 5`) is its length, 0 meaning no body; a
+ * malformed or conflicting Content-Length is 'invalid' (refuse: peers would disagree on where
+ * the body ends). `get` returns a header's value by lower-case name, repeats joined with ', '.
+ */
+export function requestBodyFraming(get: (name: string) => string | null | undefined): BodyFraming {
+  const te = get('transfer-encoding')
+  if (te !== null && te !== undefined) return { kind: 'chunked' }
+  const cl = get('content-length')
+  if (cl === null || cl === undefined) return { kind: 'none' }
+  let length: number | null = null
+  for (const part of cl.split(',')) {
+    const v = part.trim()
+    if (!/^\d+$/.test(v)) return { kind: 'invalid' }
+    const n = Number(v)
+    if (!Number.isSafeInteger(n) || (length !== null && n !== length)) return { kind: 'invalid' }
+    length = n
+  }
+  return length === 0 ? { kind: 'none' } : { kind: 'length', length: length! }
+}
+
+/** requestBodyFraming over [name, value] pairs (names any case, repeats joined). */
+function framingOf(pairs: HeaderPair[]): BodyFraming {
+  return requestBodyFraming((name) => {
+    let value: string | null = null
+    for (const [n, v] of pairs) if (n.toLowerCase() === name) value = value === null ? v : `${value}, ${v}`
+    return value
+  })
 }
 
 export interface UpstreamContext {
@@ -60,7 +106,13 @@ export interface UpstreamContext {
   isOwnCredential?: (authorization: string) => boolean
 }
 
-/** The request headers Zenzefi sees: no hop-by-hop, none of our credentials, identity set by us. */
+/**
+ * The request headers Zenzefi sees: no hop-by-hop, none of our credentials, identity set by us.
+ * Framing: Transfer-Encoding is always dropped (the transport re-frames a chunked body) and so
+ * is Content-Length beside it; otherwise one normalised Content-Length as requestBodyFraming
+ * reads it (none when that is 'invalid' — the transport refuses such a request). A `_` spelling
+ * of either (`Content_Length`) is dropped: some servers fold `_` into `-`.
+ */
 export function upstreamRequestHeaders(pairs: HeaderPair[], ctx: UpstreamContext): Record<string, string> {
   const drop = connectionListed(pairs)
   const out: Record<string, string> = {}
@@ -68,6 +120,7 @@ export function upstreamRequestHeaders(pairs: HeaderPair[], ctx: UpstreamContext
     const lower = rawName.toLowerCase()
     const name = canonical(rawName)
     if (HOP_BY_HOP.has(lower) || HOP_BY_HOP.has(name) || drop.has(name) || CLIENT_MAY_NOT_SEND.has(name)) continue
+    if (name === 'content-length') continue // set below from the framing
     if (lower === 'cookie') {
       const kept = stripCookie(value, COOKIE_NAME)
       if (kept) out.cookie = out.cookie ? `${out.cookie}; ${kept}` : kept
@@ -84,6 +137,9 @@ export function upstreamRequestHeaders(pairs: HeaderPair[], ctx: UpstreamContext
     }
     out[lower] = out[lower] === undefined ? value : `${out[lower]}, ${value}`
   }
+  const framing = framingOf(pairs)
+  if (framing.kind === 'length') out['content-length'] = String(framing.length)
+  else if (framing.kind === 'none' && pairs.some(([n]) => n.toLowerCase() === 'content-length')) out['content-length'] = '0'
   out.host = ctx.upstreamHost
   out['x-forwarded-for'] = ctx.clientIp
   out['x-forwarded-proto'] = ctx.proto
@@ -125,15 +181,90 @@ export interface DownstreamOptions {
   corsOrigin: string | null
 }
 
-/** The response headers the client sees, as a flat [name, value, ...] list (Set-Cookie stays one header per cookie). */
+// Cache-Control directives that let a shared cache store or serve the response.
+const SHARED_CACHE_DIRECTIVES = new Set(['public', 's-maxage', 'proxy-revalidate'])
+// Headers addressed to CDNs alone (RFC 9213, Cloudflare, Akamai/Fastly): they would override ours there.
+const CDN_CACHE_HEADERS = new Set(['cdn-cache-control', 'cloudflare-cdn-cache-control', 'surrogate-control'])
+
+/** Cache-Control's directives, split at commas outside quoted strings (`no-cache="a, b"` is one). */
+function cacheDirectives(value: string): string[] {
+  const out: string[] = []
+  let start = 0
+  let quoted = false
+  for (let i = 0; i <= value.length; i++) {
+    const c = value[i]
+    if (c === '"') quoted = !quoted
+    else if (c === '\\' && quoted) i++
+    else if ((c === ',' && !quoted) || i === value.length) {
+      const d = value.slice(start, i).trim()
+      if (d) out.push(d)
+      start = i + 1
+    }
+  }
+  return out
+}
+
+/**
+ * Cache-Control for the client: what reaches a customer is paid for, so no shared cache may
+ * keep it for anyone else. `public`, `s-maxage` and `proxy-revalidate` go; `private` is added
+ * unless `private` or `no-store` is there (a qualified `private="field"` covers only that
+ * field: it is dropped and counts for nothing). Everything else stays, in order. `values` are all
+ * the upstream's Cache-Control headers (merged into one).
+ */
+export function privateCacheControl(values: string[]): string {
+  const kept: string[] = []
+  let covered = false
+  for (const value of values) {
+    for (const d of cacheDirectives(value)) {
+      const eq = d.indexOf('=')
+      const name = (eq < 0 ? d : d.slice(0, eq)).trim().toLowerCase()
+      if (SHARED_CACHE_DIRECTIVES.has(name)) continue
+      if (name === 'private' && eq >= 0) continue
+      if (name === 'private' || name === 'no-store') covered = true
+      kept.push(d)
+    }
+  }
+  if (!covered) kept.unshift('private')
+  return kept.join(', ')
+}
+
+/** Absolute URLs anywhere in a header value (Link, Content-Security-Policy, Report-To, …). */
+const ABSOLUTE_URL = /(?:https?|wss?):\/\/[^\s,;<>"'`]+/gi
+
+function mentionsUpstream(value: string, mapper: UrlMapper): boolean {
+  const lower = value.toLowerCase()
+  return mapper.upstreamOrigins.some((o) => lower.includes(o.toLowerCase()))
+}
+
+/**
+ * Zenzefi's own origin in any other header becomes our public URL: no answer may tell
+ * a customer where the tunnel ends. (URLs that aren't Zenzefi's come back unchanged.)
+ */
+function mapUpstreamUrls(value: string, mapper: UrlMapper): string {
+  return value.replace(ABSOLUTE_URL, (url) => mapper.mapAbsolute(url))
+}
+
+/**
+ * The response headers the client sees, as a flat [name, value, ...] list (Set-Cookie stays one
+ * header per cookie). Never publicly cacheable: see privateCacheControl.
+ */
 export function downstreamResponseHeaders(pairs: HeaderPair[], opts: DownstreamOptions): string[] {
   const drop = connectionListed(pairs)
   const out: string[] = []
+  const cacheControl: string[] = []
+  let cacheControlAt = -1
   for (const [rawName, value] of pairs) {
     const name = rawName.toLowerCase()
-    if (HOP_BY_HOP.has(name) || drop.has(name) || name.startsWith('access-control-')) continue
+    if (HOP_BY_HOP.has(name) || drop.has(name) || name.startsWith('access-control-') || CDN_CACHE_HEADERS.has(name)) continue
     if (opts.rewriting && (name === 'content-length' || name === 'content-encoding' || name === 'content-md5')) continue
     switch (name) {
+      case 'cache-control':
+        if (cacheControlAt < 0) {
+          cacheControlAt = out.length
+          out.push('Cache-Control', '')
+        }
+        cacheControl.push(value)
+        break
       case 'location':
       case 'content-location':
         out.push(rawName, opts.mapper.map(value))
@@ -147,9 +278,11 @@ export function downstreamResponseHeaders(pairs: HeaderPair[], opts: DownstreamO
         break
       }
       default:
-        out.push(rawName, value)
+        out.push(rawName, mentionsUpstream(value, opts.mapper) ? mapUpstreamUrls(value, opts.mapper) : value)
     }
   }
+  if (cacheControlAt < 0) out.push('Cache-Control', 'private')
+  else out[cacheControlAt + 1] = privateCacheControl(cacheControl)
   if (opts.corsOrigin) out.push('Access-Control-Allow-Origin', opts.corsOrigin, 'Access-Control-Allow-Credentials', 'true', 'Vary', 'Origin')
   return out
 }

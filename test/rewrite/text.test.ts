@@ -1,7 +1,7 @@
 // CSS / JS / JSON bodies: what each rule rewrites, what it must leave alone, and that chunking,
 // re-rewriting and multi-byte text don't change the answer.
 import { describe, expect, it } from 'vitest'
-import { createTextCore, rewriteText } from '../../src/rewrite/text'
+import { createTextCore, createTextRewriter, rewriteText, rewriteTextBytes, rewriteTextReference, type TextKind } from '../../src/rewrite/text'
 import { createUrlMapper } from '../../src/rewrite/url-mapper'
 import { rewriterFor } from '../../src/runtime/node/html-rewriter-wasm'
 import { css, desktop, direct, js, json, LOCAL, PREFIX, PUBLIC, runBytes, UPSTREAM } from './support'
@@ -206,5 +206,132 @@ describe('the core', () => {
       expect(held).toBeLessThan(8 * 1024)
     }
     expect(core.flush().length).toBe(held)
+  })
+})
+
+// The pre-scan skips the rule regex (and, on bytes, decoding) where no rule could match: every
+// rule's match starts with an upstream origin (plain or JSON-escaped), `url(`, `@import` or a
+// quote + `/ws`. It must never change the answer, only its cost.
+describe('pre-scan', () => {
+  const KINDS = ['css', 'js', 'json'] as const
+  const enc = new TextEncoder()
+  const dec = new TextDecoder('utf-8', { ignoreBOM: true })
+  const streamed = async (kind: TextKind, bytes: Uint8Array, sizes: number[], mapper = direct) =>
+    Buffer.from(await runBytes(createTextRewriter(kind, mapper), bytes, sizes))
+
+  // Pieces of every rule, their near misses, case variants and multi-byte text.
+  const PIECES = [
+    UPSTREAM,
+    UPSTREAM.toUpperCase(),
+    'https:\\/\\/zenzefi.local:61000',
+    'HTTPS:\\/\\/Zenzefi.Local:61000',
+    'wss://zenzefi.local:61000',
+    'WS://zenzefi.local:61000',
+    'https://zenzefi.local',
+    ':610001',
+    '.evil',
+    '@evil',
+    '/x',
+    '/ws',
+    '\\/a',
+    '?q=1',
+    '#h',
+    '"',
+    "'",
+    '`',
+    '(',
+    ')',
+    'url(',
+    'URL( ',
+    '@import ',
+    '@IMPORT',
+    ' ',
+    '\n',
+    'ä',
+    '🚗',
+    'plain words 123 ',
+  ]
+  let seed = 7
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed % n
+  }
+  const generated = Array.from({ length: 400 }, () => Array.from({ length: 1 + rand(24) }, () => PIECES[rand(PIECES.length)]).join(''))
+  const samples = [...Object.values(SAMPLES), ...generated]
+
+  for (const kind of KINDS) {
+    it(`${kind}: rewriteText, the text core and the byte transform all give the reference answer`, async () => {
+      for (const [mode, mapper] of [
+        ['direct', direct],
+        ['desktop', desktop],
+      ] as const) {
+        for (const text of samples) {
+          const reference = rewriteTextReference(kind, text, mapper)
+          expect(rewriteText(kind, text, mapper), `${mode} ${JSON.stringify(text)}`).toBe(reference)
+          const core = createTextCore(kind, mapper)
+          let out = ''
+          for (let at = 0; at < text.length; at += 5) out += core.push(text.slice(at, at + 5))
+          expect(out + core.flush(), `${mode} core ${JSON.stringify(text)}`).toBe(reference)
+          const bytes = enc.encode(text)
+          expect(dec.decode(rewriteTextBytes(kind, bytes, mapper)), `${mode} bytes ${JSON.stringify(text)}`).toBe(reference)
+          expect(dec.decode(await streamed(kind, bytes, [3, 1, 7], mapper)), `${mode} streamed ${JSON.stringify(text)}`).toBe(reference)
+        }
+      }
+    })
+  }
+
+  it('text without a needle comes back as is; bytes without one as the same array', () => {
+    const text = JSON.stringify({ items: [{ id: 1, href: '/api/certificates/1', name: 'Grüße 🚗' }], other: 'https://example.com/x' })
+    expect(rewriteText('json', text, direct)).toBe(text)
+    const bytes = enc.encode(text)
+    expect(rewriteTextBytes('json', bytes, direct)).toBe(bytes)
+  })
+
+  it('a needle split at every byte position is still found', async () => {
+    const bodies: Array<[TextKind, string]> = [
+      ['json', `{"a":"x","u":"${UPSTREAM}/p","b":"y"}`],
+      ['json', `{"u":"HTTPS:\\/\\/ZENZEFI.LOCAL:61000\\/p"}`],
+      ['js', `var a=1;new SockJS("/ws");var b=2`],
+      ['css', `a{b:c}x{y:URL(/i.png)}`],
+    ]
+    for (const [kind, body] of bodies) {
+      const bytes = enc.encode(body)
+      const whole = await streamed(kind, bytes, [Infinity])
+      expect(dec.decode(whole)).toBe(rewriteTextReference(kind, body, direct))
+      expect(dec.decode(whole)).not.toBe(body)
+      for (let cut = 1; cut < bytes.byteLength; cut++) {
+        expect((await streamed(kind, bytes, [cut, bytes.byteLength])).equals(whole), `${kind} cut at ${cut}`).toBe(true)
+        expect((await streamed(kind, bytes, [cut, 1, 2])).equals(whole), `${kind} cut at ${cut}, then small`).toBe(true)
+      }
+    }
+  })
+
+  it('a needle cut off by the end of the body is just text', async () => {
+    for (const body of [`{"u":"https://zenzefi.lo`, `{"u":"h`, `{"u":"https:\\/\\/zenzefi.local:6100`, `x"/w`]) {
+      const bytes = enc.encode(body)
+      for (const sizes of [[Infinity], [1], [2, 5]]) {
+        expect(Buffer.from(await runBytes(createTextRewriter('js', direct), bytes, sizes)).equals(Buffer.from(bytes)), body).toBe(true)
+      }
+    }
+  })
+
+  it('invalid UTF-8 before the first needle passes as it came; after it, U+FFFD; the same for every chunking', async () => {
+    const head = Uint8Array.from([0x7b, 0xff, 0xc3, 0x22, 0xe2, 0x82]) // {, invalid, truncated ä, ", truncated €
+    const needle = enc.encode(`"${UPSTREAM}/a"`)
+    const body = Uint8Array.from([...head, ...needle, 0xc3, 0x7d])
+    const whole = await streamed('json', body, [Infinity])
+    expect(Buffer.from(whole.subarray(0, head.byteLength)).equals(Buffer.from(head))).toBe(true)
+    expect(dec.decode(whole.subarray(head.byteLength))).toBe(`"${PUBLIC}${PREFIX}/a"\uFFFD}`)
+    for (let size = 1; size <= 7; size++) expect((await streamed('json', body, [size])).equals(whole), `chunk size ${size}`).toBe(true)
+    expect(Buffer.from(rewriteTextBytes('json', body, direct)).equals(whole)).toBe(true)
+    // Without a needle the body passes byte for byte, invalid bytes and all.
+    for (const sizes of [[Infinity], [1], [2, 3]]) expect((await streamed('json', head, sizes)).equals(Buffer.from(head))).toBe(true)
+  })
+
+  it('passes a needle-free body without copying it (the chunk itself comes back)', async () => {
+    const r = createTextRewriter('json', direct)
+    const chunk = enc.encode('{"a":"b","c":[1,2,3]}')
+    expect(await r.write(chunk)).toBe(chunk)
+    expect((await r.end()).byteLength).toBe(0)
   })
 })

@@ -1,7 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
-import { HTTPException } from 'hono/http-exception'
 import type { TokenCache } from './cache/interface'
 import type { Config } from './config'
 import type { TokenCipher } from './crypto/access-token'
@@ -10,13 +9,11 @@ import { webOwnCredentialCheck } from './crypto/own-credential'
 import type { PasswordHasher } from './crypto/password'
 import type { Database } from './db/client'
 import { createLiveSessions } from './gateway/live-sessions'
-import { createFetchProxy, type FetchProxyDeps } from './gateway/proxy-fetch'
-import { createProxyPlanner } from './gateway/proxy-plan'
+import { createProxyPipeline } from './gateway/pipeline'
 import { requireUser } from './http/bearer'
-import { ApiError } from './http/errors'
+import { ApiError, toHttpError } from './http/errors'
 import { newRouter } from './http/router'
 import type { Logger } from './logger'
-import { PROXY_PREFIX } from './rewrite/url-mapper'
 import { authRoutes } from './routes/auth'
 import { mountDocs } from './routes/docs'
 import { healthRoutes } from './routes/health'
@@ -41,17 +38,12 @@ export interface AppDeps {
   probeUpstream: Probe['run']
   /** SHA-256 hex for token lookups; defaults to WebCrypto. */
   hashToken?: (token: string) => string | Promise<string>
-  /** How proxied requests reach Zenzefi on the fetch path (Workers); the global fetch by default. */
-  fetchUpstream?: (request: Request) => Promise<Response>
-  /** The runtime's HTML rewriting on the fetch path: Workers' built-in HTMLRewriter, or a chunk engine. */
-  rewriteHtml?: FetchProxyDeps['rewriteHtml']
-  htmlEngine?: FetchProxyDeps['htmlEngine']
-  /** True for an Authorization header that carries our own JWT (never forwarded). */
-  isOwnCredential?: (authorization: string) => boolean
+  /** True for an Authorization header that carries our own JWT (never forwarded); WebCrypto unless the runtime has a faster check. */
+  isOwnCredential?: (authorization: string) => boolean | Promise<boolean>
 }
 
 /** JSON API bodies are small; anything larger is a client error, not a reason to buffer. */
-const API_BODY_LIMIT = 64 * 1024
+export const API_BODY_LIMIT = 64 * 1024
 
 export function createApp(deps: AppDeps) {
   const { config, database, cache, hasher, cipher, clock, log } = deps
@@ -71,19 +63,15 @@ export function createApp(deps: AppDeps) {
   })
   const auth = requireUser(jwt, accounts, clock)
   const now = () => clock.now().getTime()
-  const planner = createProxyPlanner({ config, tokens, now })
   const sessions = createLiveSessions({ cache, now })
-  const fetchProxy = createFetchProxy({
-    planner,
+  // Proxied traffic never reaches this Hono app: each runtime's front door hands it to the pipeline.
+  const pipeline = createProxyPipeline({
+    config,
+    tokens,
     sessions,
-    target: config.zenzefiTargetUrl,
-    timeoutMs: config.zenzefiTimeoutSeconds * 1000,
-    fetchUpstream: deps.fetchUpstream ?? ((r) => fetch(r)),
-    // Our JWT never goes upstream, whichever runtime serves this path (WebCrypto unless the runtime has a faster check).
+    now,
+    // Our JWT never goes upstream, whichever runtime serves the request.
     isOwnCredential: deps.isOwnCredential ?? webOwnCredentialCheck(config.secretKey),
-    rewriteHtml: deps.rewriteHtml,
-    htmlEngine: deps.htmlEngine,
-    log,
   })
 
   const app = newRouter()
@@ -120,24 +108,19 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1/users', userRoutes({ accounts, auth }))
   app.route('/api/v1/tokens', tokenRoutes({ tokens, auth }))
   app.route('/api/v1/proxy', proxyCookieRoutes({ tokens, config, clock }))
-  // Everything else under the prefix is Zenzefi's. (Node serves this from its lean path before Hono.)
-  app.all(`${PROXY_PREFIX}/*`, (c) => fetchProxy(c.req.raw, c.req.header('cf-connecting-ip') ?? ''))
-  app.all(PROXY_PREFIX, (c) => fetchProxy(c.req.raw, c.req.header('cf-connecting-ip') ?? ''))
   mountDocs(app, config.version)
 
   app.notFound((c) => c.json({ detail: 'Not Found' }, 404))
   app.onError((err, c) => {
-    if (err instanceof ApiError) return c.json({ detail: err.detail }, err.status, err.headers)
-    if (err instanceof HTTPException) {
-      // Hono's own refusals (malformed JSON, wrong content type) keep their 4xx status.
-      return c.json({ detail: err.message || 'Bad Request' }, err.status)
-    }
-    log.error('unhandled error', { method: c.req.method, path: c.req.path, error: err, stack: err instanceof Error ? err.stack : undefined })
+    // Domain refusals, route refusals and Hono's own 4xx (malformed JSON…), through one table.
+    const known = toHttpError(err)
+    if (known) return c.json({ detail: known.detail }, known.status, known.headers)
+    // The logger reduces the error to name, SQLSTATE, query text and stack frames: no message with values in it.
+    log.error('unhandled error', { method: c.req.method, path: c.req.path, error: err })
     return c.json({ detail: 'Internal Server Error' }, 500)
   })
 
-  void accounts.warmUp().catch(() => {})
-  return { app, services: { accounts, tokens, health, jwt }, gateway: { planner, sessions } }
+  return { app, services: { accounts, tokens, health, jwt }, gateway: { pipeline, sessions } }
 }
 
 export type App = ReturnType<typeof createApp>

@@ -23,6 +23,10 @@ export interface Config {
   accessTokenExpireMinutes: number
   corsOrigins: string[]
   bcryptRounds: number
+  /** Largest WebSocket message relayed either way; a larger one closes the socket with 1009. */
+  wsMaxMessageBytes: number
+  /** Open WebSockets one access token may hold on one instance. */
+  wsMaxPerToken: number
   version: string
 }
 
@@ -120,6 +124,8 @@ export function loadConfig(env: Env, opts: { secretKey?: string; version?: strin
     corsOrigins,
     // Cost 12 matches the earlier backend's hashes; lower values are for tests only.
     bcryptRounds: int('BCRYPT_ROUNDS', env.BCRYPT_ROUNDS, 12, nodeEnv === 'production' ? 10 : 4, 15),
+    wsMaxMessageBytes: int('WS_MAX_MESSAGE_BYTES', env.WS_MAX_MESSAGE_BYTES, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    wsMaxPerToken: int('WS_MAX_PER_TOKEN', env.WS_MAX_PER_TOKEN, 8, 1, 10_000),
     version: opts.version ?? '0.0.0',
   }
 }

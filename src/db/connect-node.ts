@@ -15,6 +15,14 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta
 // Any fixed number: every instance takes the same lock so two starts never migrate at once.
 export const MIGRATION_LOCK = 4_242_001
 
+/**
+ * The embedded database serves one process with a small data set: PostgreSQL's default
+ * 128 MB of shared buffers (inside PGlite's WebAssembly memory) only costs resident
+ * memory here. 16 MB measured ~130 MB less idle RSS (455 → ~320 MB) with no change in
+ * the suite's timings.
+ */
+const PGLITE_CONF = ['shared_buffers=16MB', 'wal_buffers=512kB']
+
 /** PostgreSQL when a URL is given, otherwise embedded PGlite in DATA_DIR (or in memory for `memory://`). */
 export async function openDatabase(opts: {
   databaseUrl: string | null
@@ -32,7 +40,7 @@ export async function openDatabase(opts: {
     dir = join(opts.dataDir, 'pglite')
     await mkdir(dir, { recursive: true })
   }
-  const client = new PGlite({ dataDir: dir, ...(opts.pgliteTemplate ? { loadDataDir: opts.pgliteTemplate } : {}) })
+  const client = new PGlite({ dataDir: dir, postgresqlconf: PGLITE_CONF, ...(opts.pgliteTemplate ? { loadDataDir: opts.pgliteTemplate } : {}) })
   await client.waitReady
   return { db: drizzlePglite(client, { schema }) as unknown as Db, kind: 'pglite', close: () => client.close() }
 }

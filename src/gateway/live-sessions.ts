@@ -6,8 +6,12 @@ import type { TokenCache } from '../cache/interface'
 
 export type CloseReason = 'revoked' | 'expired' | 'shutdown'
 
+/** A download or upload in flight, or a relayed WebSocket. */
+export type SessionKind = 'stream' | 'websocket'
+
 interface Session {
   expiresAt: number | null
+  kind: SessionKind
   close(reason: CloseReason): void
 }
 
@@ -56,8 +60,8 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
   }
 
   /** Tracks one open stream; call the returned function when it ends on its own. */
-  const register = (hash: string, expiresAt: number | null, close: (reason: CloseReason) => void): (() => void) => {
-    const session: Session = { expiresAt, close }
+  const register = (hash: string, expiresAt: number | null, close: (reason: CloseReason) => void, kind: SessionKind = 'stream'): (() => void) => {
+    const session: Session = { expiresAt, kind, close }
     let set = byHash.get(hash)
     if (!set) byHash.set(hash, (set = new Set()))
     set.add(session)
@@ -85,7 +89,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
      * promise made here, and expiry is checked by a timer started here, which lives
      * exactly as long as this stream. Same effect as register() on Node.
      */
-    registerOwned(hash: string, expiresAt: number | null, close: (reason: CloseReason) => void): () => void {
+    registerOwned(hash: string, expiresAt: number | null, close: (reason: CloseReason) => void, kind: SessionKind = 'stream'): () => void {
       let done = false
       let fire!: (reason: CloseReason) => void
       const fired = new Promise<CloseReason>((resolve) => (fire = resolve))
@@ -96,7 +100,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
               if (expiresAt <= deps.now()) fire('expired')
             }, SWEEP_MS)
       ;(timer as { unref?: () => void } | null)?.unref?.()
-      const unregister = register(hash, expiresAt, (reason) => fire(reason))
+      const unregister = register(hash, expiresAt, (reason) => fire(reason), kind)
       const end = () => {
         done = true
         if (timer) clearInterval(timer)
@@ -116,6 +120,12 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
       const all = [...byHash.values()]
       byHash.clear()
       for (const set of all) for (const s of set) safeClose(s, reason)
+    },
+    /** Open sessions of one kind for one token on this instance. */
+    count(hash: string, kind: SessionKind): number {
+      let n = 0
+      for (const s of byHash.get(hash) ?? []) if (s.kind === kind) n++
+      return n
     },
     get size() {
       let n = 0

@@ -35,11 +35,47 @@ export function stripCookie(cookieHeader: string, name: string): string | null {
   return kept.length ? kept.join('; ') : null
 }
 
+function decodedKey(pair: string): string {
+  const key = pair.split('=')[0]!.replace(/\+/g, ' ')
+  try {
+    return decodeURIComponent(key)
+  } catch {
+    return key // a broken %-escape can't spell `token`
+  }
+}
+
+/** The query string without its `token` parameters, other parameters byte for byte. */
+export function withoutTokenParam(search: string): string {
+  const kept = search
+    .slice(1)
+    .split('&')
+    .filter((pair) => pair !== '' && decodedKey(pair) !== 'token')
+  return kept.length ? `?${kept.join('&')}` : ''
+}
+
+/** The `?token=` value, or null. */
+export function tokenParam(search: string): string | null {
+  if (!search.includes('token=')) return null
+  return new URLSearchParams(search).get('token')
+}
+
+export interface PresentedToken {
+  token: string
+  source: TokenSource
+}
+
 /** HTTP requests: cookie, then X-Access-Token. */
-export function tokenFromRequest(get: (name: string) => string | null | undefined): { token: string; source: TokenSource } | null {
+export function tokenFromRequest(get: (name: string) => string | null | undefined): PresentedToken | null {
   const cookie = readCookie(get('cookie'), COOKIE_NAME)
   if (cookie) return { token: cookie, source: 'cookie' }
   const header = get('x-access-token')?.trim()
   if (header) return { token: header, source: 'header' }
   return null
+}
+
+/** WebSocket upgrades: `?token=`, then the cookie, then X-Access-Token. */
+export function upgradeToken(search: string, get: (name: string) => string | null | undefined): PresentedToken | null {
+  const query = tokenParam(search)
+  if (query) return { token: query, source: 'query' }
+  return tokenFromRequest(get)
 }

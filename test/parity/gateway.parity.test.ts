@@ -11,6 +11,7 @@
 // Redis: REDIS_URL, or a redis-server of this file's own when that is installed;
 // Node speaks to it directly, the worker through the Upstash REST bridge.
 
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WebSocket } from 'ws'
 import { type PlainUpstream, startPlainUpstream } from '../support/plain-upstream'
@@ -18,6 +19,7 @@ import { startRedisServer } from '../support/redis-server'
 import { services } from '../support/services'
 import { closed, echoes, nextMessage, openWebSocket as open, until } from '../support/ws-client'
 import { deadUpstreamUrl, nodeTarget, type Target, type TargetKind, workerTarget } from './targets'
+import { curlLike, eventually, parseResponse, rawExchange, startSilentServer, startZenzefi, type Zenzefi } from './zenzefi'
 
 const BACKEND = 'http://gw.parity.test:8080'
 const PREFIX = '/api/v1/proxy'
@@ -130,8 +132,8 @@ describe.each(targets)('$name', (kind) => {
       expect(html).toContain(`<a id="rel" href="${PREFIX}/certificates?page=2">`)
       expect(html).toContain(`<link rel="stylesheet" href="${PREFIX}/css/app.css">`)
       expect(html).toContain(`<a id="abs" href="${BACKEND}${PREFIX}/admin/users">`)
-      // The shim's own config names the upstream origins (to map run-time URLs); the page itself no longer does.
-      expect(html.slice(html.indexOf('</script>'))).not.toContain(up.url)
+      // Neither the shim nor the page names Zenzefi's address.
+      expect(html).not.toContain(new URL(up.url).host)
 
       const seen = up.lastTo('/page')!
       expect(seen.url).toBe('/page')
@@ -317,10 +319,363 @@ describe.each(targets)('$name', (kind) => {
   })
 })
 
+// ——— Edges of the proxy and the API, each seen from the client's side. ———
+// Their own target pair, in front of a Zenzefi stand-in that records bodies and is
+// reached under a base path (ZENZEFI_TARGET_URL = <upstream>/zz), so a climb out of it shows.
+
+const BASE = '/zz'
+const CLIENT_ORIGIN = 'https://client.parity.test'
+const FOREIGN_ORIGIN = 'https://foreign.parity.test'
+const BAD_GATEWAY = 'Bad Gateway: Unable to reach Zenzefi server'
+const GATEWAY_TIMEOUT = 'Gateway Timeout: Zenzefi server did not respond'
+const CORS_HEADERS = [
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-allow-methods',
+  'access-control-allow-headers',
+  'access-control-max-age',
+]
+/** The CORS headers each target answered an allowed preflight with, compared at the end. */
+const preflights = new Map<string, Record<string, string | null>>()
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
+
+/** A 5xx body is `{"detail"}` (plus the contract's `request_id`, once there is one). */
+async function errorBody(res: Response): Promise<{ detail: string }> {
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/)
+  const body = (await res.json()) as Record<string, unknown>
+  expect(Object.keys(body).filter((k) => k !== 'detail' && k !== 'request_id')).toEqual([])
+  return body as { detail: string }
+}
+
+describe.each(targets)('$name: edges', (kind) => {
+  if (kind.unavailable) {
+    it.skip(`skipped: ${kind.unavailable}`, () => {})
+    return
+  }
+
+  let up: Zenzefi
+  let target: Target
+  let c: { userId: string; jwt: string; token: string }
+  const extras: { close(): Promise<void> }[] = []
+
+  /** fetch with a deadline, so a hang fails in seconds. */
+  const req = (base: string, path: string, init: RequestInit & { ms?: number } = {}) => {
+    const { ms = 5_000, ...rest } = init
+    return fetch(`${base}${path}`, { redirect: 'manual', signal: AbortSignal.timeout(ms), ...rest })
+  }
+  const proxied = (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers)
+    headers.set('x-access-token', c.token)
+    return req(target.url, `${PREFIX}${path}`, { ...init, headers })
+  }
+  const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  /** A raw request head for this target, ending in the blank line when `end`. */
+  const head = (line: string, headers: string[]) => `${line}\r\nHost: ${new URL(target.url).host}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`
+  const uid = () => randomUUID().slice(0, 8)
+
+  beforeAll(async () => {
+    up = await startZenzefi()
+    target = await kind.start({
+      upstreamUrl: `${up.url}${BASE}`,
+      backendUrl: BACKEND,
+      redisUrl,
+      // Limits are not what these cases are about: one device, one address, many requests.
+      env: { CORS_ORIGINS: CLIENT_ORIGIN, ZENZEFI_TIMEOUT_SECONDS: '5', RATE_LIMITS: 'off', DEVICE_LIMIT: '0' },
+    })
+    const id = `e${kind.name}${Date.now().toString(36)}`
+    const account = { email: `${id}@parity.test`, username: `u_${id}`, password: 'correct horse battery' }
+    const reg = await req(target.url, '/api/v1/auth/register', json(account))
+    if (reg.status !== 201) throw new Error(`register: ${reg.status} ${await reg.text()}`)
+    const userId = ((await reg.json()) as { id: string }).id
+    const login = await req(target.url, '/api/v1/auth/login', json({ email: account.email, password: account.password }))
+    const { access_token: jwt } = (await login.json()) as { access_token: string }
+    const bought = await req(target.url, '/api/v1/tokens/purchase', {
+      ...json({ duration_hours: 24 }),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}` },
+    })
+    if (bought.status !== 201) throw new Error(`purchase: ${bought.status} ${await bought.text()}`)
+    c = { userId, jwt, token: ((await bought.json()) as { token: string }).token }
+  })
+  afterAll(async () => {
+    for (const e of extras.splice(0)) await e.close().catch(() => {})
+    await target?.close()
+    await up?.close()
+  })
+
+  it('a 1 MiB upload reaches Zenzefi whole and the client gets its answer', async () => {
+    const body = randomBytes(1024 * 1024)
+    const res = await proxied('/upload', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body })
+    expect(res.status).toBe(201)
+    expect(await res.json()).toEqual({ bytes: 1_048_576, sha256: sha256(body) })
+    const seen = up.to(`${BASE}/upload`)
+    expect(seen).toHaveLength(1)
+    expect(seen[0]!.body.length).toBe(1_048_576)
+  })
+
+  it('a plain OPTIONS (no Access-Control-Request-Method) is forwarded; the client gets Zenzefi’s answer', async () => {
+    const path = `/options-${uid()}`
+    const res = await proxied(path, { method: 'OPTIONS' })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-zenzefi-options')).toBe('1')
+    expect(await res.text()).toBe('zenzefi options')
+    expect(up.to(`${BASE}${path}`).map((r) => r.method)).toEqual(['OPTIONS'])
+  })
+
+  it('a CORS preflight is answered by the gateway: allowed origin echoed with credentials, foreign origin not; Zenzefi never sees one', async () => {
+    const before = up.received.length
+    const preflight = (origin: string) =>
+      req(target.url, `${PREFIX}/api/things`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, x-access-token' },
+      })
+    const ok = await preflight(CLIENT_ORIGIN)
+    expect(ok.status).toBe(204)
+    const cors = Object.fromEntries(CORS_HEADERS.map((h) => [h, ok.headers.get(h)]))
+    preflights.set(kind.name, cors)
+    expect(cors['access-control-allow-origin']).toBe(CLIENT_ORIGIN)
+    expect(cors['access-control-allow-credentials']).toBe('true')
+    expect(cors['access-control-allow-methods']).toMatch(/\bPOST\b/)
+    for (const h of ['content-type', 'x-access-token']) expect(cors['access-control-allow-headers']?.toLowerCase()).toContain(h)
+    expect(cors['access-control-max-age']).toMatch(/^\d+$/)
+
+    const foreign = await preflight(FOREIGN_ORIGIN)
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull()
+    await sleep(100)
+    expect(up.received.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual([])
+  })
+
+  it('one access-log line per proxied request', async () => {
+    const path = `/logged-${uid()}`
+    const res = await proxied(path)
+    expect(res.status).toBe(200)
+    await res.text()
+    await eventually(() => target.logs.some((l) => l.includes(path)), 3_000, `a log line naming ${path}`)
+    await sleep(500) // a second line would be written by now
+    const lines = target.logs.filter((l) => l.includes(path))
+    expect(lines, lines.join('\n')).toHaveLength(1)
+  })
+
+  it('a login with an unknown email: 401 "Incorrect email or password" within 10 s, several times on a fresh instance', async () => {
+    // A fresh instance (a fresh isolate on Workers) whose first request is not a login.
+    const fresh = await target.sibling(`${up.url}${BASE}`)
+    extras.push(fresh)
+    expect((await req(fresh.url, '/')).status).toBe(200)
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now()
+      const res = await req(fresh.url, '/api/v1/auth/login', {
+        ...json({ email: `nobody-${uid()}@parity.test`, password: 'whatever it is' }),
+        ms: 10_000,
+      }).catch((err: Error) => {
+        throw new Error(`login #${i + 1} unanswered after ${Math.round(performance.now() - started)} ms: ${err.message}`)
+      })
+      expect(res.status).toBe(401)
+      expect(res.headers.get('www-authenticate')).toBe('Bearer')
+      expect(await res.json()).toEqual({ detail: 'Incorrect email or password' })
+    }
+  }, 40_000)
+
+  it('502 when Zenzefi’s port is closed', async () => {
+    const dead = await target.sibling(await deadUpstreamUrl())
+    extras.push(dead)
+    const res = await req(dead.url, `${PREFIX}/page`, { headers: { 'x-access-token': c.token } })
+    expect(res.status).toBe(502)
+    expect((await errorBody(res)).detail.startsWith(BAD_GATEWAY)).toBe(true)
+  })
+
+  it('502 when Zenzefi stopped after having served (kept-alive connections gone)', async () => {
+    const other = await startZenzefi()
+    const gw = await target.sibling(other.url)
+    extras.push(gw, other)
+    const first = await req(gw.url, `${PREFIX}/ok`, { headers: { 'x-access-token': c.token } })
+    expect(first.status).toBe(200)
+    await first.text()
+    await other.close()
+    const res = await req(gw.url, `${PREFIX}/ok`, { headers: { 'x-access-token': c.token } })
+    expect(res.status).toBe(502)
+    expect((await errorBody(res)).detail.startsWith(BAD_GATEWAY)).toBe(true)
+  })
+
+  it('504 when Zenzefi accepts the request and never answers (ZENZEFI_TIMEOUT_SECONDS=1)', async () => {
+    const silent = await startSilentServer()
+    const gw = await target.sibling(silent.url, { ZENZEFI_TIMEOUT_SECONDS: '1' })
+    extras.push(gw, silent)
+    const started = performance.now()
+    const res = await req(gw.url, `${PREFIX}/page`, { headers: { 'x-access-token': c.token } })
+    const took = performance.now() - started
+    expect(res.status).toBe(504)
+    expect(await errorBody(res)).toMatchObject({ detail: GATEWAY_TIMEOUT })
+    expect(silent.accepted()).toBeGreaterThan(0)
+    expect(took).toBeGreaterThanOrEqual(950)
+    expect(took).toBeLessThan(3_000)
+  })
+
+  it('a 5 MB JSON body (Content-Length set, sent whole as curl does): the client reads 413, no EPIPE/ECONNRESET', async () => {
+    const big = Buffer.from(
+      JSON.stringify({
+        email: `big-${uid()}@parity.test`,
+        username: `big_${uid()}`,
+        password: 'correct horse battery',
+        full_name: 'x'.repeat(5 * 1024 * 1024),
+      }),
+    )
+    for (let i = 0; i < 3; i++) {
+      const res = await curlLike(`${target.url}/api/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(big.length) },
+        body: big,
+      }).catch((err: Error) => {
+        throw new Error(`attempt ${i + 1}: the client saw ${err.message}`)
+      })
+      expect(res.status).toBe(413)
+      expect(JSON.parse(res.body)).toEqual({ detail: 'Request body too large' })
+    }
+  })
+
+  describe('a GET or HEAD that carries a body is refused with 400 and never forwarded', () => {
+    const framings = {
+      'Content-Length: 5': { headers: ['Content-Length: 5'], body: 'hello' },
+      'Transfer-Encoding: chunked': { headers: ['Transfer-Encoding: chunked'], body: '5\r\nhello\r\n0\r\n\r\n' },
+    }
+    for (const method of ['GET', 'HEAD']) {
+      for (const [name, framing] of Object.entries(framings)) {
+        it(`${method} with ${name}`, async () => {
+          const path = `/body-${uid()}`
+          const raw = await rawExchange(
+            target.url,
+            head(`${method} ${PREFIX}${path} HTTP/1.1`, [`X-Access-Token: ${c.token}`, ...framing.headers, 'Connection: close']) + framing.body,
+          )
+          const res = parseResponse(raw)
+          expect(res.status).toBe(400)
+          if (method === 'GET') expect(JSON.parse(res.body)).toEqual({ detail: 'A GET or HEAD request must not carry a body' })
+          await sleep(200)
+          expect(up.to(`${BASE}${path}`).map((r) => `${r.method} ${r.url} body=${r.body.length}`)).toEqual([])
+        })
+      }
+    }
+
+    it('the smuggling shape (a second request inside a GET’s chunked body) never reaches Zenzefi as a request', async () => {
+      const inner = `GET /admin HTTP/1.1\r\nHost: ${up.host}\r\nX-User-Id: attacker\r\nX-Token-Id: attacker\r\nContent-Length: 0\r\n\r\n`
+      const path = `/a-${uid()}`
+      await rawExchange(
+        target.url,
+        head(`GET ${PREFIX}${path} HTTP/1.1`, [`X-Access-Token: ${c.token}`, 'Transfer-Encoding: chunked', 'Connection: close']) +
+          `${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n`,
+      )
+      // A smuggled request would be parsed by Zenzefi right behind the first one.
+      await sleep(500)
+      expect(up.received.filter((r) => r.url.includes('/admin')).map((r) => `${r.method} ${r.url}`)).toEqual([])
+      expect(up.received.filter((r) => r.headers['x-user-id'] !== c.userId).map((r) => `${r.url} x-user-id=${r.headers['x-user-id']}`)).toEqual([])
+    })
+  })
+
+  describe('dot segments never climb out of ZENZEFI_TARGET_URL’s path', () => {
+    const inside = ['%2e%2e', '%2E%2E', '.%2e', '..']
+    const outside = ['/%2e%2e/users/me', '/%2E%2E/users/me', '/.%2e/users/me', '/../users/me', '/a/%2e%2e/%2e%2e/users/me']
+
+    it('as a client sends them (WHATWG-normalised): a/%2e%2e/b reaches Zenzefi as /b, %2e%2e/users/me does not reach it', async () => {
+      const id = uid()
+      const res = await proxied(`/a-${id}/%2e%2e/b-${id}`)
+      expect(res.status).toBe(200)
+      expect(up.received.filter((r) => r.url.includes(id)).map((r) => r.url)).toEqual([`${BASE}/b-${id}`])
+      const before = up.received.length
+      for (const p of ['/%2e%2e/users/me', '/a/%2e%2e/%2e%2e/users/me']) await (await proxied(p)).text()
+      expect(up.received.slice(before).map((r) => r.url)).toEqual([])
+    })
+
+    // Node's server hands the proxy the request-target as sent; workerd normalises it before the worker sees it.
+    it('as raw request-targets over TCP (no client normalising them)', async () => {
+      const ids = inside.map(() => uid())
+      const reached: string[] = []
+      for (const [i, dots] of inside.entries()) {
+        const id = ids[i]!
+        const res = parseResponse(
+          await rawExchange(target.url, head(`GET ${PREFIX}/a-${id}/${dots}/b-${id} HTTP/1.1`, [`X-Access-Token: ${c.token}`, 'Connection: close'])),
+        )
+        await sleep(50)
+        const urls = up.received.filter((r) => r.url.includes(id)).map((r) => r.url)
+        reached.push(`a/${dots}/b → ${res.status} ${urls.join(' ') || '(nothing)'}`)
+      }
+      const climbed: string[] = []
+      for (const p of outside) {
+        const before = up.received.length
+        const res = parseResponse(await rawExchange(target.url, head(`GET ${PREFIX}${p} HTTP/1.1`, [`X-Access-Token: ${c.token}`, 'Connection: close'])))
+        await sleep(50)
+        const urls = up.received.slice(before).map((r) => r.url)
+        if (urls.length) climbed.push(`${p} → ${res.status}, Zenzefi saw ${urls.join(' ')}`)
+      }
+      expect({ reached, climbed }).toEqual({ reached: inside.map((dots, i) => `a/${dots}/b → 200 ${BASE}/b-${ids[i]}`), climbed: [] })
+    })
+  })
+
+  it('a proxied HTML page and its headers never name Zenzefi’s host', async () => {
+    const res = await proxied('/page')
+    expect(res.status).toBe(200)
+    const html = await res.text()
+    // The page really was one that names the upstream, and it was rewritten.
+    expect(html).toContain(`href="${BACKEND}${PREFIX}${BASE}/admin"`)
+    expect(html).toContain('<script')
+    const needles = [up.host, `localhost:${up.port}`].map((n) => n.toLowerCase())
+    const leaks: string[] = []
+    const scan = (where: string, text: string) => {
+      const lower = text.toLowerCase()
+      for (const n of needles) {
+        for (let at = lower.indexOf(n); at !== -1; at = lower.indexOf(n, at + 1))
+          leaks.push(`${where}: …${text.slice(Math.max(0, at - 40), at + n.length + 10)}…`)
+      }
+    }
+    scan('body', html)
+    for (const [name, value] of res.headers) scan(`header ${name}`, `${name}: ${value}`)
+    expect(leaks).toEqual([])
+  })
+
+  it('proxied answers are never publicly cacheable', async () => {
+    const pub = await proxied('/cc/public')
+    expect(pub.status).toBe(200)
+    await pub.text()
+    expect(pub.headers.get('cache-control')).toMatch(/\bprivate\b/i)
+    expect(pub.headers.get('cache-control')).not.toMatch(/\bpublic\b/i)
+    const none = await proxied('/cc/none')
+    expect(none.status).toBe(200)
+    await none.text()
+    expect(none.headers.get('cache-control')).toMatch(/\bprivate\b/i)
+  })
+
+  it('our JWT never reaches Zenzefi, in any spelling of the Authorization header', async () => {
+    const signature = c.jwt.split('.')[2]!
+    const spellings = [`Bearer ${c.jwt} extra`, `bearer   ${c.jwt}`, `BEARER\t${c.jwt}`, `Basic Zm9vOmJhcg==, Bearer ${c.jwt}`]
+    const leaked: string[] = []
+    for (const authorization of spellings) {
+      const path = `/auth-${uid()}`
+      const res = await proxied(path, { headers: { authorization } })
+      expect(res.status).toBe(200)
+      await res.text()
+      const seen = up.to(`${BASE}${path}`)
+      expect(seen).toHaveLength(1)
+      if ((seen[0]!.headers.authorization ?? '').includes(signature)) leaked.push(JSON.stringify(authorization.replace(c.jwt, '<jwt>')))
+    }
+    expect(leaked, 'spellings that reached Zenzefi with the JWT').toEqual([])
+  })
+
+  it('another Authorization value (Zenzefi’s own) passes through unchanged', async () => {
+    const path = `/basic-${uid()}`
+    const res = await proxied(path, { headers: { authorization: 'Basic Zm9vOmJhcg==' } })
+    expect(res.status).toBe(200)
+    await res.text()
+    expect(up.to(`${BASE}${path}`)[0]?.headers.authorization).toBe('Basic Zm9vOmJhcg==')
+  })
+})
+
 describe('parity', () => {
   it('both runtimes rewrote the same page to the same bytes', (ctx) => {
     if (pages.size < 2) ctx.skip()
     // Each target has its own upstream (a different port): compare with that one spelling replaced.
     expect(pages.get('worker')).toBe(pages.get('node'))
+  })
+
+  it('both runtimes answered an allowed preflight with the same CORS headers', (ctx) => {
+    if (preflights.size < 2) ctx.skip()
+    expect(preflights.get('worker')).toEqual(preflights.get('node'))
   })
 })

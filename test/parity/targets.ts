@@ -2,17 +2,31 @@
 // Both get the same environment contract, the same kind of database and Redis,
 // and the same plain-HTTP upstream; the suite only speaks HTTP and WebSocket to them.
 
+import type { Readable } from 'node:stream'
+import { Miniflare } from 'miniflare'
 import { freePort, startGateway } from '../support/gateway'
 import { TEST_SECRET, type TestDatabase, testDatabase } from '../support/harness'
 import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge'
-import { buildWorker, startWorker } from '../support/worker'
+import { buildWorker, WORKER_BUNDLE, wranglerCompatibility } from '../support/worker'
 
-export interface Target {
+/** One running instance, reduced to its base URL and what it logged. */
+export interface Instance {
   /** http://127.0.0.1:<port> */
   url: string
-  /** Another instance on the same database and cache, pointed at `upstreamUrl` (e.g. a dead one). */
-  sibling(upstreamUrl: string): Promise<{ url: string; close(): Promise<void> }>
+  /**
+   * Every line the instance logged so far: on Node what its Logger wrote (startApp's
+   * capture), on Workers the worker's console (workerd's stdout and stderr, one entry a line).
+   */
+  logs: string[]
   close(): Promise<void>
+}
+
+export interface Target extends Instance {
+  /**
+   * Another instance (a fresh app and server on Node, a fresh Miniflare and isolate on Workers) on the
+   * same database and cache, pointed at `upstreamUrl` (e.g. a dead one), with `env` on top.
+   */
+  sibling(upstreamUrl: string, env?: Record<string, string>): Promise<Instance>
 }
 
 export interface TargetOptions {
@@ -37,19 +51,21 @@ export const nodeTarget: TargetKind = {
   unavailable: null,
   async start(opts) {
     const database = await testDatabase()
-    const env = (upstream: string) => ({
+    const env = (upstream: string, extra?: Record<string, string>) => ({
       ZENZEFI_TARGET_URL: upstream,
       BACKEND_URL: opts.backendUrl,
       // startApp reads REDIS_URL itself; an explicit one (e.g. the suite's own redis-server) wins.
       ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
       ...opts.env,
+      ...extra,
     })
     const gw = await startGateway({ database, upstream: { url: opts.upstreamUrl }, env: env(opts.upstreamUrl) })
     return {
       url: gw.url,
-      async sibling(upstreamUrl) {
-        const other = await startGateway({ database, upstream: { url: upstreamUrl }, env: env(upstreamUrl) })
-        return { url: other.url, close: () => other.close() }
+      logs: gw.t.logs,
+      async sibling(upstreamUrl, extra) {
+        const other = await startGateway({ database, upstream: { url: upstreamUrl }, env: env(upstreamUrl, extra) })
+        return { url: other.url, logs: other.t.logs, close: () => other.close() }
       },
       async close() {
         await gw.close()
@@ -74,7 +90,7 @@ export const workerTarget: TargetKind = {
     const running: { close(): Promise<void> }[] = []
     try {
       bridge = opts.redisUrl ? await startUpstashBridge({ redisUrl: opts.redisUrl }) : null
-      const bindings = (upstream: string): Record<string, string> => ({
+      const bindings = (upstream: string, extra?: Record<string, string>): Record<string, string> => ({
         // The same values startApp gives the Node target (NODE_ENV=test allows bcrypt cost 4).
         NODE_ENV: 'test',
         SECRET_KEY: TEST_SECRET,
@@ -84,14 +100,15 @@ export const workerTarget: TargetKind = {
         BACKEND_URL: opts.backendUrl,
         ...(bridge ? { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: bridge.token } : {}),
         ...opts.env,
+        ...extra,
       })
-      const worker = await startWorker(bindings(opts.upstreamUrl))
+      const worker = await startLoggedWorker(bindings(opts.upstreamUrl))
       running.push(worker)
       return {
         url: worker.url,
-        async sibling(upstreamUrl) {
-          const other = await startWorker(bindings(upstreamUrl))
-          return { url: other.url, close: () => other.close() }
+        logs: worker.logs,
+        async sibling(upstreamUrl, extra) {
+          return startLoggedWorker(bindings(upstreamUrl, extra))
         },
         async close() {
           await worker.close()
@@ -106,6 +123,39 @@ export const workerTarget: TargetKind = {
       throw err
     }
   },
+}
+
+/**
+ * The built bundle in Miniflare exactly as support/worker's startWorker runs it (no extra CAs),
+ * with the worker's console captured line by line instead of drained (WORKER_LOG=1 also prints it).
+ */
+export async function startLoggedWorker(bindings: Record<string, string>): Promise<Instance> {
+  const logs: string[] = []
+  const collect = (stream: Readable) => {
+    let rest = ''
+    stream.setEncoding('utf8')
+    stream.on('data', (chunk: string) => {
+      if (process.env.WORKER_LOG) process.stdout.write(chunk)
+      const lines = (rest + chunk).split('\n')
+      rest = lines.pop()!
+      for (const line of lines) if (line.trim()) logs.push(line)
+    })
+  }
+  const mf = new Miniflare({
+    scriptPath: WORKER_BUNDLE,
+    modules: true,
+    ...wranglerCompatibility(),
+    bindings,
+    cf: false,
+    host: '127.0.0.1',
+    port: 0,
+    handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
+      collect(stdout)
+      collect(stderr)
+    },
+  })
+  const url = await mf.ready
+  return { url: url.origin, logs, close: () => mf.dispose() }
 }
 
 /** An http:// URL nothing listens on (the port was free a moment ago). */

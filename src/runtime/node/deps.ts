@@ -10,7 +10,6 @@ import type { Database } from '../../db/client'
 import { migrateDatabase, openDatabase } from '../../db/connect-node'
 import { consoleLogger, type Logger } from '../../logger'
 import { systemClock } from '../../services/clock'
-import { createWasmHtmlRewriter } from './html-rewriter-wasm'
 import { ownCredentialCheck } from './own-credential'
 import { createPasswordPool } from './password-pool'
 import { developmentSecretKey } from './secret-key'
@@ -58,7 +57,6 @@ export async function buildNodeDeps(
     probeUpstream: createUpstreamProbe(config),
     hashToken: nodeSha256,
     isOwnCredential: ownCredentialCheck(config.secretKey),
-    htmlEngine: createWasmHtmlRewriter,
     async close() {
       await Promise.allSettled([cache.close(), hasher.close?.()])
       if (!given) await database.close()

@@ -3,14 +3,14 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import type { Duplex, Readable } from 'node:stream'
 import zlib from 'node:zlib'
-import type { TokenGrant } from '../../cache/interface'
 import type { Config } from '../../config'
-import { decodableEncoding, downstreamResponseHeaders, type HeaderPair, type UpstreamContext, upstreamRequestHeaders } from '../../gateway/headers'
+import { BAD_GATEWAY, GATEWAY_TIMEOUT } from '../../gateway/answers'
+import { decodableEncoding, downstreamResponseHeaders, type HeaderPair } from '../../gateway/headers'
 import type { LiveSessions } from '../../gateway/live-sessions'
-import { BAD_GATEWAY, GATEWAY_TIMEOUT, type ProxyPlanner } from '../../gateway/proxy-plan'
+import type { ProxyKind, ProxyPipeline, ProxyRequest } from '../../gateway/pipeline'
 import type { Logger } from '../../logger'
 import { bodyKind, isIdentity } from '../../rewrite/body'
-import { rewriteText } from '../../rewrite/text'
+import { rewriteTextBytes } from '../../rewrite/text'
 import { PROXY_PREFIX } from '../../rewrite/url-mapper'
 import { rewriterFor } from './html-rewriter-wasm'
 import { rewriteTransform } from './rewrite-stream'
@@ -22,16 +22,20 @@ export function pairsOf(raw: string[]): HeaderPair[] {
   return out
 }
 
-/** What the upstream headers are built from on Node: the client socket, the Host it used, who the token belongs to. */
-export function upstreamContext(req: IncomingMessage, target: URL, grant: TokenGrant, isOwnCredential: (authorization: string) => boolean): UpstreamContext {
+/** A node:http request as the pipeline sees it: the client address is the socket's, never a header's. */
+export function proxyRequest(req: IncomingMessage, kind: ProxyKind, route: { path: string; search: string }): ProxyRequest {
   return {
-    upstreamHost: target.host,
+    kind,
+    method: req.method ?? 'GET',
+    path: route.path,
+    search: route.search,
+    header: (name) => {
+      const v = req.headers[name]
+      return Array.isArray(v) ? v.join(', ') : v
+    },
+    headerPairs: () => pairsOf(req.rawHeaders),
     clientIp: req.socket.remoteAddress ?? '',
     proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-    clientHost: req.headers.host ?? null,
-    userId: grant.userId,
-    tokenId: grant.tokenId,
-    isOwnCredential,
   }
 }
 
@@ -139,57 +143,60 @@ function relay(stages: Stream[], upRes: IncomingMessage, res: ServerResponse, do
  * keep-alive agent, bodies piped with backpressure. The decisions (auth, headers,
  * URL mapping, rewriting) are the shared gateway code's.
  */
-export function createNodeProxy(deps: {
-  config: Config
-  planner: ProxyPlanner
-  sessions: LiveSessions
-  log: Logger
-  isOwnCredential: (authorization: string) => boolean
-}) {
-  const { config, planner, sessions, log } = deps
+export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline; sessions: LiveSessions; log: Logger }) {
+  const { config, pipeline, sessions, log } = deps
   const target = new URL(config.zenzefiTargetUrl)
   const transport = target.protocol === 'https:' ? https : http
   const agent = upstreamAgent(config)
   const timeoutMs = config.zenzefiTimeoutSeconds * 1000
-  const basePath = target.pathname.replace(/\/+$/, '')
 
   return {
     agent,
-    async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    async handle(req: IncomingMessage, res: ServerResponse, route: { path: string; search: string }): Promise<void> {
       const started = performance.now()
-      const rawUrl = req.url ?? '/'
-      const q = rawUrl.indexOf('?')
-      const fullPath = q === -1 ? rawUrl : rawUrl.slice(0, q)
-      const search = q === -1 ? '' : rawUrl.slice(q)
-      const path = fullPath.slice(PROXY_PREFIX.length) || '/'
       const method = req.method ?? 'GET'
+      // Path only: query strings may carry tokens.
+      const logPath = PROXY_PREFIX + route.path
       const logLine = (status: number, extra?: Record<string, unknown>) =>
-        log.info('proxy', { method, path: fullPath, status, ms: Math.round((performance.now() - started) * 10) / 10, ...extra })
+        log.info('proxy', { method, path: logPath, status, ms: Math.round((performance.now() - started) * 10) / 10, ...extra })
 
-      const outcome = await planner.plan({ method, path, search, header: (n) => req.headers[n] as string | undefined })
+      const outcome = await pipeline.run(proxyRequest(req, 'http', route))
       if (outcome.kind === 'reply') {
-        req.resume()
-        res.writeHead(outcome.status, outcome.headers).end(outcome.body)
-        logLine(outcome.status)
+        const { reply } = outcome
+        // A body we refused is read and dropped (Node does that once the answer is sent), never forwarded.
+        res.writeHead(reply.status, reply.headers).end(reply.body)
+        logLine(reply.status)
         return
       }
+      const { plan } = outcome
 
-      const headers = upstreamRequestHeaders(pairsOf(req.rawHeaders), upstreamContext(req, target, outcome.grant, deps.isOwnCredential))
+      const headers: Record<string, string> = plan.headers
+      // Forwarded framed as it came: a chunked body goes on chunked (node:http then encodes the chunks).
+      if (plan.framing.kind === 'chunked') headers['transfer-encoding'] = 'chunked'
       const upReq = transport.request({
         agent,
         protocol: target.protocol,
         hostname: target.hostname,
         port: target.port,
         method,
-        path: basePath + path + search,
+        path: plan.target,
         headers,
       })
+      // ZENZEFI_TIMEOUT_SECONDS is how long we wait for Zenzefi's answer once the request is sent;
+      // while an upload runs, it is how long Zenzefi may go without taking any of it.
       let timedOut = false
-      const timer = setTimeout(() => {
-        timedOut = true
-        upReq.destroy(new Error('response header timeout'))
-      }, timeoutMs)
-      const unregister = sessions.register(outcome.hash, outcome.grant.expiresAt, () => {
+      let answered = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const arm = () => {
+        if (answered) return
+        clearTimeout(timer)
+        timer = setTimeout(() => {
+          timedOut = true
+          upReq.destroy(new Error('response header timeout'))
+        }, timeoutMs)
+      }
+      arm()
+      const unregister = sessions.register(plan.hash, plan.grant.expiresAt, () => {
         upReq.destroy()
         res.destroy()
       })
@@ -214,10 +221,11 @@ export function createNodeProxy(deps: {
           reason === 'upstream certificate not trusted'
             ? 'set ZENZEFI_CA_FILE to the PEM of the CA that signed the Zenzefi certificate (or ZENZEFI_TLS_INSECURE=true to skip verification)'
             : undefined
-        log.error('upstream request failed', { method, path: fullPath, status: 502, code: err.code, error: err.message, fix })
+        logLine(502, { code: err.code, error: err.message, fix })
       })
 
       upReq.on('response', (upRes) => {
+        answered = true
         clearTimeout(timer)
         const status = upRes.statusCode ?? 502
         const bodyless = method === 'HEAD' || BODYLESS_STATUS.has(status)
@@ -228,24 +236,24 @@ export function createNodeProxy(deps: {
         // sent with its new Content-Length — no stream stages, no chunked encoding.
         if (!bodyless && encoding === 'identity' && small <= SMALL_TEXT_BYTES) {
           const kind = bodyKind(contentType)
-          if (kind !== null && kind !== 'html' && !isIdentity(outcome.mapper)) {
+          if (kind !== null && kind !== 'html' && !isIdentity(plan.mapper)) {
             return void readSmall(upRes, (err, body) => {
               if (err || !body) {
                 if (!res.destroyed) res.destroy()
                 return logLine(status, { error: 'stream aborted' })
               }
-              const out = Buffer.from(rewriteText(kind, body.toString('utf8'), outcome.mapper), 'utf8')
-              const headers = downstreamResponseHeaders(pairsOf(upRes.rawHeaders), { mapper: outcome.mapper, rewriting: true, corsOrigin: outcome.corsOrigin })
+              const out = rewriteTextBytes(kind, body, plan.mapper)
+              const headers = downstreamResponseHeaders(pairsOf(upRes.rawHeaders), { mapper: plan.mapper, rewriting: true, corsOrigin: plan.corsOrigin })
               headers.push('Content-Length', String(out.length))
               res.writeHead(status, headers).end(out)
               logLine(status)
             })
           }
         }
-        const rewriter = bodyless || encoding === null ? null : rewriterFor(contentType, outcome.mapper)
+        const rewriter = bodyless || encoding === null ? null : rewriterFor(contentType, plan.mapper)
         res.writeHead(
           status,
-          downstreamResponseHeaders(pairsOf(upRes.rawHeaders), { mapper: outcome.mapper, rewriting: rewriter !== null, corsOrigin: outcome.corsOrigin }),
+          downstreamResponseHeaders(pairsOf(upRes.rawHeaders), { mapper: plan.mapper, rewriting: rewriter !== null, corsOrigin: plan.corsOrigin }),
         )
         const stages: Stream[] = [upRes]
         if (rewriter) {
@@ -259,6 +267,13 @@ export function createNodeProxy(deps: {
 
       // Streaming upload: the upstream sees bytes as they arrive, at the pace it reads them.
       // pipe(), not pipeline(): a failed upstream must not destroy the client socket we still answer on.
+      if (plan.framing.kind === 'none') {
+        req.resume()
+        upReq.end()
+        return
+      }
+      req.on('data', arm)
+      upReq.on('finish', arm)
       req.pipe(upReq)
       req.on('error', () => upReq.destroy())
     },

@@ -4,13 +4,10 @@
 
 import { type IncomingMessage, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { detailReply, type Reply } from '../../gateway/answers'
 
-/** What a refused upgrade is answered with, before any 101. */
-export interface Refusal {
-  status: number
-  detail: string
-  headers?: Record<string, string>
-}
+/** What a refused upgrade is answered with, before any 101: one of the gateway's replies. */
+export type Refusal = Reply
 
 /**
  * Writes an HTTP/1.1 answer with a `{"detail"}` body on the socket of an upgrade
@@ -18,19 +15,10 @@ export interface Refusal {
  */
 export function writeRefusal(socket: Duplex, refusal: Refusal): void {
   if (socket.destroyed || !socket.writable) return void socket.destroy()
-  const body = JSON.stringify({ detail: refusal.detail })
-  const extra = Object.entries(refusal.headers ?? {})
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('')
+  let head = `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Error'}\r\n`
+  for (let i = 0; i < refusal.headers.length; i += 2) head += `${refusal.headers[i]}: ${refusal.headers[i + 1]}\r\n`
   socket.once('finish', () => socket.destroy())
-  socket.end(
-    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Error'}\r\n` +
-      'Content-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      extra +
-      'Connection: close\r\n\r\n' +
-      body,
-  )
+  socket.end(`${head}Content-Length: ${Buffer.byteLength(refusal.body)}\r\nConnection: close\r\n\r\n${refusal.body}`)
 }
 
 const KEY = /^[+/0-9A-Za-z]{22}==$/
@@ -40,13 +28,13 @@ const KEY = /^[+/0-9A-Za-z]{22}==$/
  * handshake that could never complete is refused before we authenticate or dial Zenzefi.
  */
 export function handshakeProblem(req: IncomingMessage): Refusal | null {
-  if (req.method !== 'GET') return { status: 405, detail: 'Method Not Allowed', headers: { Allow: 'GET' } }
-  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return { status: 400, detail: 'Invalid Upgrade header: only websocket is supported' }
+  if (req.method !== 'GET') return detailReply(405, 'Method Not Allowed', ['Allow', 'GET'])
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return detailReply(400, 'Invalid Upgrade header: only websocket is supported')
   const key = req.headers['sec-websocket-key']
-  if (key === undefined || !KEY.test(key)) return { status: 400, detail: 'Missing or invalid Sec-WebSocket-Key header' }
+  if (key === undefined || !KEY.test(key)) return detailReply(400, 'Missing or invalid Sec-WebSocket-Key header')
   const version = Number(req.headers['sec-websocket-version'])
   if (version !== 13 && version !== 8) {
-    return { status: 400, detail: 'Missing or invalid Sec-WebSocket-Version header', headers: { 'Sec-WebSocket-Version': '13, 8' } }
+    return detailReply(400, 'Missing or invalid Sec-WebSocket-Version header', ['Sec-WebSocket-Version', '13, 8'])
   }
   return null
 }

@@ -2,7 +2,7 @@
 // and close codes cross over, and a slow receiver pauses the sender.
 
 import type { RawData, WebSocket } from 'ws'
-import { sendableCloseCode } from '../../gateway/ws-auth'
+import { MESSAGE_TOO_BIG, sendableCloseCode } from '../../gateway/websocket-close'
 
 /** Past this many bytes queued for the receiving side, the sending side stops being read. */
 export const HIGH_WATER_BYTES = 1024 * 1024
@@ -38,6 +38,7 @@ function passClose(to: WebSocket, code: number, reason: Buffer) {
 /** One direction of frames, from `from` to whichever socket `deliver` hands over. */
 function wire(from: WebSocket, deliver: Deliver) {
   let paused = false
+  let tooBig = false
   let target: WebSocket | null = null
   // One callback per direction, not a closure per message: called as each frame is flushed.
   const flushed = () => {
@@ -56,9 +57,18 @@ function wire(from: WebSocket, deliver: Deliver) {
       }
     }),
   )
+  // `ws` reports a bad frame or an over-size message (it then closes that leg itself, with 1009 for
+  // the size); the close event that follows tells the other side. No listener would crash the process.
+  from.on('error', (err: Error & { code?: string }) => {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') tooBig = true
+  })
   // Auto-pong is off on both legs: the far end answers, and its pong comes back the same way.
   from.on('ping', (data: Buffer) => deliver((to) => to.ping(data)))
   from.on('pong', (data: Buffer) => deliver((to) => to.pong(data)))
+  return {
+    /** The close code to hand the other side: 1009 when this side sent a message over the limit. */
+    closeCode: (code: number) => (tooBig ? MESSAGE_TOO_BIG[0] : code),
+  }
 }
 
 /**
@@ -80,10 +90,11 @@ export function createPipe(upstream: WebSocket, onEnd: (end: PipeEnd) => void) {
     onEnd(first)
   }
 
-  wire(upstream, (act) => (client ? act(client) : held.push(act)))
+  const fromUpstream = wire(upstream, (act) => (client ? act(client) : held.push(act)))
   // Before `attach` the upstream's close waits with its frames; it is counted once the client is there.
   let upstreamEnd: PipeEnd | null = null
-  upstream.on('close', (code: number, reason: Buffer) => {
+  upstream.on('close', (closed: number, reason: Buffer) => {
+    const code = fromUpstream.closeCode(closed)
     upstreamEnd = { by: 'upstream', code, reason: reason.toString() }
     if (!client) return void held.push((to) => passClose(to, code, reason))
     passClose(client, code, reason)
@@ -94,8 +105,9 @@ export function createPipe(upstream: WebSocket, onEnd: (end: PipeEnd) => void) {
     /** The client's socket, once its upgrade completed: frames held so far go out first. */
     attach(socket: WebSocket) {
       client = socket
-      wire(socket, (act) => act(upstream))
-      socket.on('close', (code: number, reason: Buffer) => {
+      const fromClient = wire(socket, (act) => act(upstream))
+      socket.on('close', (closed: number, reason: Buffer) => {
+        const code = fromClient.closeCode(closed)
         passClose(upstream, code, reason)
         sideClosed({ by: 'client', code, reason: reason.toString() })
       })

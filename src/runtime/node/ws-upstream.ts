@@ -23,6 +23,8 @@ export interface DialOptions {
   headers: Record<string, string>
   agent: HttpAgent
   timeoutMs: number
+  /** Largest message Zenzefi may send; past it the upstream leg closes with 1009. */
+  maxPayload: number
 }
 
 /**
@@ -36,6 +38,7 @@ export function dialUpstream(opts: DialOptions): { socket: WebSocket; outcome: P
     perMessageDeflate: false,
     autoPong: false,
     followRedirects: false,
+    maxPayload: opts.maxPayload,
     finishRequest: (req: ClientRequest) => {
       if (opts.requestTarget !== null) req.path = opts.requestTarget
       req.end()

@@ -7,7 +7,7 @@ import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 // A named import, so the bundle carries the version string, not all of package.json.
 import { version } from '../../../package.json'
-import { type App, createApp } from '../../app'
+import { API_BODY_LIMIT, type App, createApp } from '../../app'
 import { createTieredCache } from '../../cache/tiered'
 import { createUpstashStore } from '../../cache/upstash'
 import { type Config, type Env, loadConfig } from '../../config'
@@ -16,9 +16,13 @@ import { webOwnCredentialCheck } from '../../crypto/own-credential'
 import { createBcryptHasher } from '../../crypto/password'
 import type { Database, Db } from '../../db/client'
 import * as schema from '../../db/schema'
+import { detailResponse, INVALID_TARGET } from '../../gateway/answers'
+import { routeOf } from '../../gateway/front-door'
 import { consoleLogger, type Logger } from '../../logger'
 import { systemClock } from '../../services/clock'
+import { readApiBody } from './api-body'
 import { rewriteHtmlBuiltIn } from './html'
+import { createFetchProxy } from './proxy'
 import { createWorkerWsRelay } from './ws'
 
 export interface WorkerEnv {
@@ -30,6 +34,8 @@ export interface WorkerEnv {
 interface Built {
   app: App
   config: Config
+  log: Logger
+  proxy: ReturnType<typeof createFetchProxy>
   relay: ReturnType<typeof createWorkerWsRelay>
 }
 
@@ -72,19 +78,30 @@ async function build(env: WorkerEnv, log: Logger): Promise<Built> {
     probeUpstream: async () => {
       await fetch(config.zenzefiTargetUrl, { method: 'HEAD', signal: AbortSignal.timeout(5_000) })
     },
-    fetchUpstream,
-    rewriteHtml: rewriteHtmlBuiltIn,
+    isOwnCredential: webOwnCredentialCheck(config.secretKey),
   }
   const app = createApp(deps)
-  const relay = createWorkerWsRelay({
-    config,
-    tokens: app.services.tokens,
-    sessions: app.gateway.sessions,
-    log,
+  const { pipeline, sessions } = app.gateway
+  const proxy = createFetchProxy({
+    pipeline,
+    sessions,
+    target: config.zenzefiTargetUrl,
+    timeoutMs: config.zenzefiTimeoutSeconds * 1000,
     fetchUpstream,
-    isOwnCredential: webOwnCredentialCheck(config.secretKey),
+    rewriteHtml: rewriteHtmlBuiltIn,
+    log,
   })
-  return { app, config, relay }
+  const relay = createWorkerWsRelay({ config, pipeline, sessions, log, fetchUpstream })
+  return { app, config, log, proxy, relay }
+}
+
+async function api(b: Built, request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
+  const read = await readApiBody(request, API_BODY_LIMIT)
+  if (read instanceof Response) {
+    b.log.info('request', { method: request.method, path: new URL(request.url).pathname, status: read.status })
+    return read
+  }
+  return b.app.app.fetch(read, env, ctx as never)
 }
 
 export default {
@@ -96,7 +113,7 @@ export default {
     } catch (err) {
       built = null
       log.error('configuration error', { error: err })
-      return new Response(JSON.stringify({ detail: 'Service misconfigured' }), { status: 500, headers: { 'content-type': 'application/json' } })
+      return detailResponse(500, 'Service misconfigured')
     }
     const url = env.HYPERDRIVE?.connectionString ?? b.config.databaseUrl
     if (!url) {
@@ -108,11 +125,16 @@ export default {
     // One client per request and no sql.end(): workerd closes the sockets with the request.
     const sql = postgres(url, { max: 3, fetch_types: false, prepare: false, onnotice: () => {} })
     const db = drizzle(sql, { schema }) as unknown as Db
+    // The same front door as Node's: proxied traffic goes to the pipeline, never through the API's middleware.
+    const target = new URL(request.url)
+    const route = routeOf(request.method, target.pathname + target.search)
+    if (route.kind === 'invalid') return detailResponse(400, INVALID_TARGET)
+    // The client's address as Cloudflare saw it; Workers have no socket of their own.
+    const clientIp = request.headers.get('cf-connecting-ip') ?? ''
     return requestDb.run(db, () => {
-      if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
-        return b.relay(request, request.headers.get('cf-connecting-ip') ?? '')
-      }
-      return b.app.app.fetch(request, env, ctx as never)
+      if (route.kind === 'api') return api(b, request, env, ctx)
+      if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return b.relay(request, route, clientIp)
+      return b.proxy(request, route, clientIp)
     })
   },
 }

@@ -1,21 +1,22 @@
-// Proxied HTTP over Web-standard fetch: the Workers path (and any runtime
-// without the Node fast path). Same planner, header rules and rewriters as Node.
+// The Workers HTTP transport: carries out the shared pipeline's plan over
+// Web-standard fetch, streaming both ways. The rules (auth, headers, URL mapping,
+// rewriting) are the shared gateway code's; this file only moves bytes.
 
-import { bodyKind, type HtmlEngine, isIdentity, rewriterFor, toTransformStream } from '../rewrite/body'
-import { PROXY_PREFIX, type UrlMapper } from '../rewrite/url-mapper'
-import type { HeaderPair } from './headers'
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers'
-import type { LiveSessions } from './live-sessions'
-import { BAD_GATEWAY, GATEWAY_TIMEOUT, type ProxyPlanner } from './proxy-plan'
+import { BAD_GATEWAY, detailResponse, GATEWAY_TIMEOUT, headersOf, replyResponse } from '../../gateway/answers'
+import type { HeaderPair } from '../../gateway/headers'
+import { downstreamResponseHeaders } from '../../gateway/headers'
+import type { LiveSessions } from '../../gateway/live-sessions'
+import type { ProxyPipeline } from '../../gateway/pipeline'
+import { bodyKind, type HtmlEngine, isIdentity, rewriterFor, toTransformStream } from '../../rewrite/body'
+import type { UrlMapper } from '../../rewrite/url-mapper'
+import { webProxyRequest } from './proxy-request'
 
 export interface FetchProxyDeps {
-  planner: ProxyPlanner
+  pipeline: ProxyPipeline
   sessions: LiveSessions
   target: string
   timeoutMs: number
   fetchUpstream: (request: Request) => Promise<Response>
-  /** True for an Authorization header that is our own JWT (never forwarded); WebCrypto makes it async on Workers. */
-  isOwnCredential?: (authorization: string) => boolean | Promise<boolean>
   /** The runtime's stream HTML rewriter (the Workers built-in HTMLRewriter)... */
   rewriteHtml?: (body: ReadableStream<Uint8Array>, mapper: UrlMapper) => ReadableStream<Uint8Array>
   /** ...or a chunk HTML engine (html-rewriter-wasm). With neither, HTML passes through. */
@@ -23,51 +24,60 @@ export interface FetchProxyDeps {
   log: { info(msg: string, fields?: Record<string, unknown>): void; error(msg: string, fields?: Record<string, unknown>): void }
 }
 
-/** A `{"detail"}` answer, as every error of the API. */
-export const detailResponse = (status: number, detail: string) =>
-  new Response(JSON.stringify({ detail }), { status, headers: { 'content-type': 'application/json' } })
-
-/** Our flat [name, value, ...] header lists as Headers (repeated names, e.g. Set-Cookie, stay separate). */
-function headersOf(flat: string[]): Headers {
-  const headers = new Headers()
-  for (let i = 0; i < flat.length; i += 2) headers.append(flat[i]!, flat[i + 1]!)
-  return headers
-}
-
 const BODYLESS = new Set([101, 204, 205, 304])
+
+/**
+ * An upload as a stream that tells us when it moved and when it ended: the
+ * response-header timeout counts from the end of the upload, and while the upload
+ * runs it only fires if Zenzefi stops taking bytes for that long.
+ */
+function watchedUpload(body: ReadableStream<Uint8Array>, onProgress: () => void, onEnd: () => void): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        onProgress()
+        controller.enqueue(chunk)
+      },
+      flush: () => onEnd(),
+    }),
+  )
+}
 
 export function createFetchProxy(deps: FetchProxyDeps) {
   const target = new URL(deps.target)
-  const basePath = target.pathname.replace(/\/+$/, '')
 
-  return async function handle(request: Request, clientIp: string): Promise<Response> {
+  return async function handle(request: Request, route: { path: string; search: string }, clientIp: string): Promise<Response> {
+    const started = performance.now()
     const url = new URL(request.url)
-    const path = url.pathname.slice(PROXY_PREFIX.length) || '/'
     const method = request.method
-    const outcome = await deps.planner.plan({ method, path, search: url.search, header: (n) => request.headers.get(n) })
+    const logLine = (status: number, extra?: Record<string, unknown>) =>
+      deps.log.info('proxy', { method, path: url.pathname, status, ms: Math.round((performance.now() - started) * 10) / 10, ...extra })
+    const outcome = await deps.pipeline.run(webProxyRequest(request, 'http', route, clientIp))
     if (outcome.kind === 'reply') {
-      return new Response(outcome.body || null, { status: outcome.status, headers: headersOf(outcome.headers) })
+      logLine(outcome.reply.status)
+      return replyResponse(outcome.reply)
     }
+    const { plan } = outcome
 
-    // Decided once, up front: the header rules are synchronous and the check may not be.
-    const authorization = request.headers.get('authorization')
-    const ownCredential = authorization !== null && deps.isOwnCredential ? await deps.isOwnCredential(authorization) : false
-    const headers = upstreamRequestHeaders([...request.headers] as HeaderPair[], {
-      upstreamHost: target.host,
-      clientIp,
-      proto: url.protocol === 'https:' ? 'https' : 'http',
-      clientHost: request.headers.get('host'),
-      userId: outcome.grant.userId,
-      tokenId: outcome.grant.tokenId,
-      isOwnCredential: () => ownCredential,
-    })
     const abort = new AbortController()
-    const timer = setTimeout(() => abort.abort(new Error('timeout')), deps.timeoutMs)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let timedOut = false
+    let answered = false
+    // (Re)starts the response-header timeout; an upload still running after Zenzefi answered no longer counts.
+    const arm = () => {
+      if (answered) return
+      clearTimeout(timer)
+      timer = setTimeout(() => {
+        timedOut = true
+        abort.abort(new Error('timeout'))
+      }, deps.timeoutMs)
+    }
+    arm()
     // The client's body stream, once there is one: a revoked or expired token cuts it mid-response.
     let downstream: TransformStreamDefaultController<Uint8Array> | null = null
     // Owned: on Workers the revocation may be heard while serving another request, which
     // can't touch this request's fetch or stream; the close then runs here (see registerOwned).
-    const unregister = deps.sessions.registerOwned(outcome.hash, outcome.grant.expiresAt, (reason) => {
+    const unregister = deps.sessions.registerOwned(plan.hash, plan.grant.expiresAt, (reason) => {
       const err = new Error(`token ${reason}`)
       abort.abort(err)
       try {
@@ -79,12 +89,12 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     request.signal?.addEventListener('abort', () => abort.abort(request.signal.reason))
     let upstream: Response
     try {
-      const hasBody = method !== 'GET' && method !== 'HEAD'
+      const hasBody = plan.framing.kind !== 'none' && request.body !== null
       upstream = await deps.fetchUpstream(
-        new Request(`${target.origin}${basePath}${path}${url.search}`, {
+        new Request(`${target.origin}${plan.target}`, {
           method,
-          headers,
-          body: hasBody ? request.body : null,
+          headers: plan.headers,
+          body: hasBody ? watchedUpload(request.body!, arm, arm) : null,
           redirect: 'manual',
           signal: abort.signal,
           // Streams the request body (required by fetch for a stream body).
@@ -93,10 +103,12 @@ export function createFetchProxy(deps: FetchProxyDeps) {
       )
     } catch (err) {
       unregister()
-      const timedOut = abort.signal.aborted && String((abort.signal.reason as Error)?.message) === 'timeout'
-      deps.log.error('upstream request failed', { method, path: url.pathname, status: timedOut ? 504 : 502, error: String((err as Error)?.message ?? err) })
+      const status = timedOut ? 504 : 502
+      deps.log.error('upstream request failed', { method, path: url.pathname, status, error: String((err as Error)?.message ?? err) })
+      logLine(status)
       return timedOut ? detailResponse(504, GATEWAY_TIMEOUT) : detailResponse(502, BAD_GATEWAY)
     } finally {
+      answered = true
       clearTimeout(timer)
     }
 
@@ -104,19 +116,15 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     const encoded = upstream.headers.has('content-encoding')
     const bodyless = method === 'HEAD' || BODYLESS.has(upstream.status) || upstream.body === null
     const contentType = upstream.headers.get('content-type')
-    const builtInHtml = !bodyless && deps.rewriteHtml !== undefined && bodyKind(contentType) === 'html' && !isIdentity(outcome.mapper)
-    const rewriter = bodyless || builtInHtml ? null : rewriterFor(contentType, outcome.mapper, deps.htmlEngine ?? null)
+    const builtInHtml = !bodyless && deps.rewriteHtml !== undefined && bodyKind(contentType) === 'html' && !isIdentity(plan.mapper)
+    const rewriter = bodyless || builtInHtml ? null : rewriterFor(contentType, plan.mapper, deps.htmlEngine ?? null)
     const pairs: HeaderPair[] = []
     for (const [name, value] of upstream.headers) if (name !== 'set-cookie') pairs.push([name, value])
     for (const cookie of upstream.headers.getSetCookie()) pairs.push(['set-cookie', cookie])
-    const flat = downstreamResponseHeaders(pairs, {
-      mapper: outcome.mapper,
-      rewriting: rewriter !== null || builtInHtml || encoded,
-      corsOrigin: outcome.corsOrigin,
-    })
+    const flat = downstreamResponseHeaders(pairs, { mapper: plan.mapper, rewriting: rewriter !== null || builtInHtml || encoded, corsOrigin: plan.corsOrigin })
 
     let body: ReadableStream<Uint8Array> | null = bodyless ? null : upstream.body
-    if (body && builtInHtml) body = deps.rewriteHtml!(body, outcome.mapper)
+    if (body && builtInHtml) body = deps.rewriteHtml!(body, plan.mapper)
     else if (body && rewriter) body = body.pipeThrough(toTransformStream(rewriter))
     if (body) {
       // Tracked until the body has been consumed or the client went away.
@@ -131,7 +139,7 @@ export function createFetchProxy(deps: FetchProxyDeps) {
       }
       body = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>(tracker))
     } else unregister()
-    deps.log.info('proxy', { method, path: url.pathname, status: upstream.status })
+    logLine(upstream.status)
     return new Response(body, { status: upstream.status, headers: headersOf(flat) })
   }
 }

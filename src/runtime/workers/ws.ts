@@ -1,60 +1,51 @@
-// The WebSocket relay on Workers: authenticate, dial Zenzefi with fetch + Upgrade,
-// and only then hand the client its end of a WebSocketPair. Same rules as Node.
+// The Workers WebSocket transport: the shared pipeline decides, then we dial
+// Zenzefi with fetch + Upgrade and only then hand the client its end of a
+// WebSocketPair. Same rules as Node, from the same steps.
 
 import type { Config } from '../../config'
-import { type HeaderPair, upstreamRequestHeaders } from '../../gateway/headers'
+import { BAD_GATEWAY, detailResponse, GATEWAY_TIMEOUT, replyResponse, UPGRADE_REFUSED } from '../../gateway/answers'
 import type { LiveSessions } from '../../gateway/live-sessions'
-import { detailResponse as json } from '../../gateway/proxy-fetch'
-import { AUTH_REQUIRED, BAD_GATEWAY, GATEWAY_TIMEOUT, INVALID_TOKEN, withoutTokenParam } from '../../gateway/proxy-plan'
-import { closeFrame, ORIGIN_NOT_ALLOWED, originPolicy, sendableCloseCode, upgradeToken } from '../../gateway/ws-auth'
+import type { ProxyPipeline } from '../../gateway/pipeline'
+import { closeFrame, MESSAGE_TOO_BIG, sendableCloseCode } from '../../gateway/websocket-close'
 import type { Logger } from '../../logger'
-import { PROXY_PREFIX } from '../../rewrite/url-mapper'
-import type { TokenService } from '../../services/tokens'
+import { webProxyRequest } from './proxy-request'
 
 interface CfWebSocket extends WebSocket {
   accept(): void
 }
 declare const WebSocketPair: { new (): { 0: CfWebSocket; 1: CfWebSocket } }
 
+const encoder = new TextEncoder()
+/** A message's size in bytes (UTF-8 for text), counting only as far as needed. */
+function tooBig(data: string | ArrayBuffer, max: number): boolean {
+  if (typeof data !== 'string') return data.byteLength > max
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes: most messages are decided without encoding them.
+  if (data.length * 3 <= max) return false
+  if (data.length > max) return true
+  return encoder.encode(data).byteLength > max
+}
+
 export function createWorkerWsRelay(deps: {
   config: Config
-  tokens: TokenService
+  pipeline: ProxyPipeline
   sessions: LiveSessions
   log: Logger
   fetchUpstream: (request: Request) => Promise<Response>
-  /** True for an Authorization header that is our own JWT (never forwarded). */
-  isOwnCredential?: (authorization: string) => boolean | Promise<boolean>
 }) {
-  const { config, tokens, sessions, log } = deps
+  const { config, pipeline, sessions, log } = deps
   const target = new URL(config.zenzefiTargetUrl)
-  const basePath = target.pathname.replace(/\/+$/, '')
-  const originAllowed = originPolicy(config)
+  const maxBytes = config.wsMaxMessageBytes
 
-  return async function relay(request: Request, clientIp: string): Promise<Response> {
+  return async function relay(request: Request, route: { path: string; search: string }, clientIp: string): Promise<Response> {
     const url = new URL(request.url)
-    if (!url.pathname.startsWith(`${PROXY_PREFIX}/`)) return json(404, 'Not Found')
-    const presented = upgradeToken(url.search, (n) => request.headers.get(n))
-    if (!presented) return json(401, AUTH_REQUIRED)
-    if (presented.source === 'cookie' && !originAllowed(request.headers.get('origin'))) return json(403, ORIGIN_NOT_ALLOWED)
-    const auth = await tokens.authorize(presented.token)
-    if (!auth) return json(401, INVALID_TOKEN)
-
-    const authorization = request.headers.get('authorization')
-    const ownCredential = authorization !== null && deps.isOwnCredential ? await deps.isOwnCredential(authorization) : false
-    const headers = upstreamRequestHeaders(
-      ([...request.headers] as HeaderPair[]).filter(([n]) => !n.toLowerCase().startsWith('sec-websocket-') || n.toLowerCase() === 'sec-websocket-protocol'),
-      {
-        upstreamHost: target.host,
-        clientIp,
-        proto: url.protocol === 'https:' ? 'https' : 'http',
-        clientHost: request.headers.get('host'),
-        userId: auth.grant.userId,
-        tokenId: auth.grant.tokenId,
-        isOwnCredential: () => ownCredential,
-      },
-    )
-    headers.upgrade = 'websocket'
-    const upstreamUrl = `${target.origin}${basePath}${url.pathname.slice(PROXY_PREFIX.length)}${withoutTokenParam(url.search)}`
+    const decided = await pipeline.run(webProxyRequest(request, 'websocket', route, clientIp))
+    if (decided.kind === 'reply') {
+      log.info('websocket', { path: url.pathname, status: decided.reply.status })
+      return replyResponse(decided.reply)
+    }
+    const { plan } = decided
+    const headers: Record<string, string> = { ...plan.headers, upgrade: 'websocket' }
+    if (plan.protocols) headers['sec-websocket-protocol'] = plan.protocols
     // The timeout covers the handshake only. (An AbortSignal.timeout() on the request stays
     // bound to the upgraded socket: workerd then cut every relayed WebSocket after
     // ZENZEFI_TIMEOUT_SECONDS.) So: a timer of our own, disarmed once Zenzefi answers.
@@ -66,17 +57,17 @@ export function createWorkerWsRelay(deps: {
     }, config.zenzefiTimeoutSeconds * 1000)
     let res: Response
     try {
-      res = await deps.fetchUpstream(new Request(upstreamUrl, { headers, signal: handshake.signal }))
+      res = await deps.fetchUpstream(new Request(`${target.origin}${plan.target}`, { headers, signal: handshake.signal }))
     } catch (err) {
       log.error('upstream websocket failed', { path: url.pathname, status: timedOut ? 504 : 502, error: String((err as Error)?.message ?? err) })
-      return json(timedOut ? 504 : 502, timedOut ? GATEWAY_TIMEOUT : BAD_GATEWAY)
+      return detailResponse(timedOut ? 504 : 502, timedOut ? GATEWAY_TIMEOUT : BAD_GATEWAY)
     } finally {
       clearTimeout(timer)
     }
     const upstreamSocket = (res as Response & { webSocket?: CfWebSocket | null }).webSocket
     if (!upstreamSocket) {
       const status = res.status >= 400 && res.status <= 599 ? res.status : 502
-      return json(status, status === 502 ? BAD_GATEWAY : 'Zenzefi refused the WebSocket upgrade')
+      return detailResponse(status, status === 502 ? BAD_GATEWAY : UPGRADE_REFUSED)
     }
     const upstream = upstreamSocket
     upstream.accept()
@@ -91,7 +82,7 @@ export function createWorkerWsRelay(deps: {
     let open = true
     // Owned: a revoke is usually heard while serving another request (the DELETE), and
     // that request can't close these sockets; the close then runs in this one (registerOwned).
-    const unregister = sessions.registerOwned(auth.hash, auth.grant.expiresAt, (reason) => shut(...closeFrame(reason)))
+    const unregister = sessions.registerOwned(plan.hash, plan.grant.expiresAt, (reason) => shut(...closeFrame(reason)), 'websocket')
     function shut(code: number, reason: string) {
       if (!open) return
       open = false
@@ -106,8 +97,14 @@ export function createWorkerWsRelay(deps: {
       }
       log.info('websocket', { path: url.pathname, status: 101, code })
     }
-    server.addEventListener('message', (e) => open && upstream.send(e.data as string | ArrayBuffer))
-    upstream.addEventListener('message', (e) => open && server.send(e.data as string | ArrayBuffer))
+    const forward = (to: CfWebSocket) => (e: MessageEvent) => {
+      if (!open) return
+      const data = e.data as string | ArrayBuffer
+      if (tooBig(data, maxBytes)) return shut(...MESSAGE_TOO_BIG)
+      to.send(data)
+    }
+    server.addEventListener('message', forward(upstream))
+    upstream.addEventListener('message', forward(server))
     server.addEventListener('close', (e) => shut(e.code, e.reason))
     upstream.addEventListener('close', (e) => shut(e.code, e.reason))
     server.addEventListener('error', () => shut(1011, 'client error'))

@@ -1,0 +1,41 @@
+// The answers the gateway gives itself on proxied paths, with the contract's
+// exact `detail` messages. Every runtime and every step takes them from here.
+
+export const AUTH_REQUIRED = 'Authentication required: provide cookie or X-Access-Token header'
+export const INVALID_TOKEN = 'Invalid or expired access token'
+export const INVALID_QUERY_TOKEN = 'Invalid or expired access token in query parameter'
+export const BAD_GATEWAY = 'Bad Gateway: Unable to reach Zenzefi server'
+export const GATEWAY_TIMEOUT = 'Gateway Timeout: Zenzefi server did not respond'
+export const SOURCE_MAPS_REFUSED = 'Source maps not available through proxy'
+export const BODY_NOT_ALLOWED = 'A GET or HEAD request must not carry a body'
+export const BAD_FRAMING = 'Invalid Content-Length'
+export const INVALID_TARGET = 'Invalid request target'
+export const ORIGIN_NOT_ALLOWED = 'Origin not allowed'
+export const TOO_MANY_SOCKETS = 'Too many WebSockets open for this access token'
+export const UPGRADE_REFUSED = 'Zenzefi refused the WebSocket upgrade'
+
+/** An answer of ours: status, a flat [name, value, ...] header list, and a body. */
+export interface Reply {
+  status: number
+  headers: string[]
+  body: string
+}
+
+/** A `{"detail"}` answer, as every error of the API. */
+export function detailReply(status: number, detail: string, headers: string[] = []): Reply {
+  return { status, headers: ['Content-Type', 'application/json', ...headers], body: JSON.stringify({ detail }) }
+}
+
+/** Our flat header lists as Web Headers (repeated names, e.g. Set-Cookie, stay separate). */
+export function headersOf(flat: string[]): Headers {
+  const headers = new Headers()
+  for (let i = 0; i < flat.length; i += 2) headers.append(flat[i]!, flat[i + 1]!)
+  return headers
+}
+
+/** A Reply as a Web Response (the Workers transports). */
+export function replyResponse(reply: Reply): Response {
+  return new Response(reply.body || null, { status: reply.status, headers: headersOf(reply.headers) })
+}
+
+export const detailResponse = (status: number, detail: string, headers: string[] = []) => replyResponse(detailReply(status, detail, headers))

@@ -1,0 +1,139 @@
+// The one request pipeline for proxied traffic: every proxied HTTP request and
+// WebSocket upgrade, on Node and on Workers, walks the same ordered list of named
+// steps. A step either lets the request go on (returns nothing) or answers it
+// itself (returns a Reply). The last step leaves an upstream plan; the runtime's
+// transport then carries it out. Steps see a platform-free request, so a step
+// added here works on both runtimes at once (docs/architecture.md).
+
+import type { TokenGrant } from '../cache/interface'
+import type { Config } from '../config'
+import type { UrlMapper } from '../rewrite/url-mapper'
+import type { TokenService } from '../services/tokens'
+import type { Reply } from './answers'
+import { corsPolicy } from './cors'
+import type { HeaderPair, requestBodyFraming } from './headers'
+import type { LiveSessions } from './live-sessions'
+import { createMapperSelector } from './mappers'
+import { authorize } from './steps/authorize'
+import { bodyFraming } from './steps/body-framing'
+import { preflight } from './steps/preflight'
+import { queryToken } from './steps/query-token'
+import { sourceMaps } from './steps/source-maps'
+import { tokenSource } from './steps/token-source'
+import { upstreamPlan } from './steps/upstream-plan'
+import { websocketCap } from './steps/websocket-cap'
+import { websocketOrigin } from './steps/websocket-origin'
+import type { PresentedToken, TokenSource } from './token-source'
+
+export type ProxyKind = 'http' | 'websocket'
+export type BodyFraming = ReturnType<typeof requestBodyFraming>
+
+/** A proxied request as every step sees it, whatever runtime received it. */
+export interface ProxyRequest {
+  kind: ProxyKind
+  method: string
+  /** The normalised path after /api/v1/proxy, starting with '/'. */
+  path: string
+  /** The raw query string with its '?', or ''. */
+  search: string
+  /** One header's value (repeats joined), by lower-case name. */
+  header(name: string): string | null | undefined
+  /** Every header as sent, in order. */
+  headerPairs(): HeaderPair[]
+  /** The client's address: the socket peer on Node, CF-Connecting-IP on Workers. Never a client-chosen header. */
+  clientIp: string
+  /** How the client reached us. */
+  proto: 'http' | 'https'
+}
+
+/** What Zenzefi is asked, decided in shared code; the transports only carry it out. */
+export interface UpstreamPlan {
+  /** Path and query on the Zenzefi host, under ZENZEFI_TARGET_URL's own path. */
+  target: string
+  /** The request headers Zenzefi sees (no framing: the transport frames the body). */
+  headers: Record<string, string>
+  /** The body as the client framed it; the transport forwards it framed the same way. */
+  framing: BodyFraming
+  grant: TokenGrant
+  /** The token's lookup hash: live sessions are kept by it. */
+  hash: string
+  source: TokenSource
+  mapper: UrlMapper
+  /** An allowed Origin to echo on the answer, or null. */
+  corsOrigin: string | null
+  /** WebSocket upgrades: the subprotocols the client offered, as sent. */
+  protocols: string | null
+}
+
+/** What the steps have learnt so far about one request. */
+export interface ProxyState {
+  readonly req: ProxyRequest
+  corsOrigin: string | null
+  framing: BodyFraming
+  presented: PresentedToken | null
+  auth: { hash: string; grant: TokenGrant } | null
+  plan: UpstreamPlan | null
+}
+
+export type StepResult = Reply | undefined
+export interface Step {
+  readonly name: string
+  /** Only for this kind of request; both when absent. */
+  readonly on?: ProxyKind
+  run(state: ProxyState): StepResult | Promise<StepResult>
+}
+
+export type ProxyOutcome = { kind: 'reply'; reply: Reply; step: string } | { kind: 'forward'; plan: UpstreamPlan }
+
+const NO_BODY: BodyFraming = { kind: 'none' }
+
+export function createPipeline(steps: Step[], originOf: (origin: string | null | undefined) => string | null) {
+  return {
+    /** The step names in order, for docs and tests. */
+    names: steps.map((s) => s.name),
+    async run(req: ProxyRequest): Promise<ProxyOutcome> {
+      const state: ProxyState = { req, corsOrigin: originOf(req.header('origin')), framing: NO_BODY, presented: null, auth: null, plan: null }
+      for (const step of steps) {
+        if (step.on !== undefined && step.on !== req.kind) continue
+        let result = step.run(state)
+        // Most steps are synchronous: no await (and no microtask) for them.
+        if (result !== undefined && typeof (result as Promise<StepResult>).then === 'function') result = await result
+        if (result !== undefined) return { kind: 'reply', reply: result as Reply, step: step.name }
+      }
+      if (!state.plan) throw new Error('proxy pipeline ended without an upstream plan')
+      return { kind: 'forward', plan: state.plan }
+    },
+  }
+}
+
+export interface PipelineDeps {
+  config: Config
+  tokens: TokenService
+  sessions: LiveSessions
+  now: () => number
+  /** True for an Authorization value that carries our own JWT (synchronous on Node, WebCrypto on Workers). */
+  isOwnCredential: (authorization: string) => boolean | Promise<boolean>
+}
+
+/** The gateway's pipeline, in order. */
+export function createProxyPipeline(deps: PipelineDeps) {
+  const cors = corsPolicy(deps.config)
+  const mapperFor = createMapperSelector(deps.config)
+  return createPipeline(
+    [
+      preflight(cors),
+      bodyFraming(),
+      sourceMaps(),
+      queryToken({ config: deps.config, tokens: deps.tokens, mapperFor, now: deps.now }),
+      tokenSource(),
+      websocketOrigin(deps.config),
+      authorize(deps.tokens),
+      // Steps that need the authorized token go here: rate limit, device/session, lock, metering, audit.
+      websocketCap({ sessions: deps.sessions, max: deps.config.wsMaxPerToken }),
+      upstreamPlan({ config: deps.config, mapperFor, isOwnCredential: deps.isOwnCredential }),
+    ],
+    cors.originOf,
+  )
+}
+
+export type ProxyPipeline = ReturnType<typeof createProxyPipeline>

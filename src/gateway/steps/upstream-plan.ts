@@ -1,0 +1,53 @@
+// What Zenzefi is asked: the path under ZENZEFI_TARGET_URL's own path, and the
+// headers it sees — no hop-by-hop headers, none of our credentials, the identity
+// headers set by us — plus the URL mapper the answer is rewritten with.
+import type { Config } from '../../config'
+import { upstreamRequestHeaders } from '../headers'
+import type { MapperSelector } from '../mappers'
+import type { Step } from '../pipeline'
+import { withoutTokenParam } from '../token-source'
+
+/** `ws` and workerd write these on the upstream handshake themselves; a client copy would clash. */
+const isHandshakeHeader = (name: string) => name.toLowerCase().replace(/_/g, '-').startsWith('sec-websocket-')
+
+export function upstreamPlan(deps: {
+  config: Config
+  mapperFor: MapperSelector
+  isOwnCredential: (authorization: string) => boolean | Promise<boolean>
+}): Step {
+  const target = new URL(deps.config.zenzefiTargetUrl)
+  const basePath = target.pathname.replace(/\/+$/, '')
+  return {
+    name: 'upstream-plan',
+    async run(state) {
+      const { req, auth, presented } = state
+      const websocket = req.kind === 'websocket'
+      // Decided once, up front: the header rules are synchronous and the check may not be.
+      const authorization = req.header('authorization')
+      const own = authorization ? await deps.isOwnCredential(authorization) : false
+      let pairs = req.headerPairs()
+      if (websocket) pairs = pairs.filter(([name]) => !isHandshakeHeader(name))
+      const headers = upstreamRequestHeaders(pairs, {
+        upstreamHost: target.host,
+        clientIp: req.clientIp,
+        proto: req.proto,
+        clientHost: req.header('host') ?? null,
+        userId: auth!.grant.userId,
+        tokenId: auth!.grant.tokenId,
+        isOwnCredential: () => own,
+      })
+      state.plan = {
+        target: basePath + req.path + (websocket ? withoutTokenParam(req.search) : req.search),
+        headers,
+        framing: state.framing,
+        grant: auth!.grant,
+        hash: auth!.hash,
+        source: presented!.source,
+        mapper: deps.mapperFor(req.header('x-local-url')),
+        corsOrigin: state.corsOrigin,
+        protocols: websocket ? (req.header('sec-websocket-protocol') ?? null) : null,
+      }
+      return undefined
+    },
+  }
+}

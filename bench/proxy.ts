@@ -4,12 +4,14 @@
 // generator), so each one's CPU time can be read from /proc. Measured, not asserted.
 //
 //   BENCH_SECONDS   measured seconds per load run (default 5)
+//   BENCH_BODIES    phase-1 resources, e.g. "/1k.json" (default /1k.json,/small,/64k)
 //   BENCH_PHASES    which phases to run, e.g. "1,3" (default all: 1,2,3,4,5)
 //   BENCH_BIG_BYTES size of the phase-3 download (default 1 GiB)
 //   BENCH_CPU_PROF  a directory: run the floor and the gateway with --cpu-prof; profiles land in its floor/ and
 //                   gateway/ (one file per thread: the largest is the main thread, the others tsx's loader)
 //   BENCH_GATEWAY_LOG  where the gateway's stdout goes: "file" (default, a file in the temp dir) or "null" (/dev/null)
 //   DATABASE_URL, REDIS_URL  passed through to the gateway (default: embedded PGlite, in-process cache)
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
 import http from 'node:http'
@@ -24,6 +26,7 @@ import {
   freePort,
   makeCa,
   removeTempDir,
+  rssMb,
   sampleRss,
   spawnTracked,
   stopChild,
@@ -38,6 +41,7 @@ import { type Cell, fmt, printTable } from './lib/table'
 const SECONDS = Number(process.env.BENCH_SECONDS || 5)
 const WARMUP_SECONDS = Math.min(2, Math.max(1, SECONDS / 4))
 const SETTLE_SECONDS = Math.min(0.5, SECONDS / 10)
+const BODIES = (process.env.BENCH_BODIES || '/1k.json,/small,/64k').split(',').map((s) => s.trim())
 const PHASES = new Set((process.env.BENCH_PHASES || '1,2,3,4,5').split(',').map((s) => s.trim()))
 const BIG_BYTES = Number(process.env.BENCH_BIG_BYTES || 1024 * 1024 * 1024)
 const LOG_SINK = process.env.BENCH_GATEWAY_LOG === 'null' ? 'null' : 'file'
@@ -113,7 +117,7 @@ interface Gateway {
   stop(): Promise<void>
 }
 
-/** `node --import tsx src/runtime/node/main.ts` with the production entry point's own wiring; stdout+stderr → a log file (or /dev/null). */
+/** `node dist/node/main.mjs` (npm start) with the production entry point's own wiring; stdout+stderr → a log file (or /dev/null). */
 async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa): Promise<Gateway> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
@@ -130,11 +134,15 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa): Prom
     ZENZEFI_CA_FILE: ca.caFile,
     BCRYPT_ROUNDS: '4',
     LOG_LEVEL: 'info',
+    // The WebSocket phase opens 64 sockets on one token: a load test, not a customer.
+    WS_MAX_PER_TOKEN: '1000',
   }
   for (const name of ['ZENZEFI_TLS_INSECURE', 'BACKEND_URL', 'ZENZEFI_TIMEOUT_SECONDS']) delete env[name]
   const fd = openSync(logFile ?? '/dev/null', 'a')
   const prof = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, 'gateway')}`] : []
-  const child = spawnTracked(process.execPath, [...prof, '--import', 'tsx', 'src/runtime/node/main.ts'], { env, stdoutFd: fd })
+  // The production entry as `npm start` runs it: built to plain JavaScript first.
+  execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
+  const child = spawnTracked(process.execPath, [...prof, 'dist/node/main.mjs'], { env, stdoutFd: fd })
   closeSync(fd)
   const tail = () => (logFile ? `:\n${readFileSync(logFile, 'utf8').slice(-3000)}` : ' (BENCH_GATEWAY_LOG=null: no log to show)')
   const deadline = Date.now() + 120_000
@@ -229,6 +237,8 @@ async function main() {
       if (resource !== '/64k' && rewrites === 0) throw new Error(`gateway did not rewrite ${resource}`)
     }
 
+    // Before any load: what the server holds just for running (the embedded PGlite or a PostgreSQL client).
+    const idleRss = rssMb(gw.pid)
     console.log('Zenzefi proxy bench')
     console.log(`  date    : ${new Date().toISOString()}`)
     console.log(
@@ -240,7 +250,7 @@ async function main() {
       `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
     )
     console.log(
-      `  gateway : node --import tsx src/runtime/node/main.ts — database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
+      `  gateway : node dist/node/main.mjs (npm run build) — idle RSS ${fmt(idleRss, 0)} MB after start; database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
     )
     console.log(`  upstream: ${upstreamUrl} (node:https, test CA, own process); floor: node:http → https.Agent({keepAlive}) pipe, own process`)
     console.log(
@@ -283,7 +293,7 @@ async function main() {
         handshakes: number
       }
       const rows: Row[] = []
-      for (const body of ['/small', '/64k']) {
+      for (const body of BODIES) {
         for (const conns of [32, 256]) {
           for (const p of all) {
             const job = (seconds: number, settle = 0): HttpLoadJob => ({
@@ -340,7 +350,7 @@ async function main() {
           const f = floorOf(row)
           const gwRow = row.path.name === 'gateway'
           return [
-            row.body === '/small' ? `/small (${upstream.info.smallBytes} B JSON)` : '/64k (octet-stream)',
+            row.body === '/small' ? `/small (${upstream.info.smallBytes} B JSON, 5 URLs)` : row.body === '/1k.json' ? '/1k.json (1024 B JSON, no URL)' : '/64k (octet-stream)',
             row.conns,
             row.path.name,
             fmt(row.r.perSec, 0),
@@ -361,12 +371,12 @@ async function main() {
           `req/s and latency: 2xx responses after the first ${SETTLE_SECONDS} s (connection set-up; direct opens a TLS session per connection). Latency is autocannon's per-response time, not its whole-ms histogram.`,
           'proxy CPU: utime+stime of the floor / gateway process over the whole run ÷ all responses; % is of one core. upstream CPU: the upstream process likewise.',
           'upstream TLS handshakes: connections the upstream accepted during the measured run (direct: one per autocannon connection; a proxy with warm keep-alive: ~0).',
-          'The gateway path includes token check, header rules, JSON rewriting of /small (chunked out), one log line per request; the floor does none of it.',
+          'The gateway path includes token check, header rules, JSON rewriting (/small: 5 URLs; /1k.json: none to find), one log line per request; the floor does none of it.',
           'others %: CPU used by processes outside this bench during the run, as % of the whole machine (0 on a quiet machine).',
           machineNote(meter),
         ],
       )
-      for (const body of ['/small', '/64k']) {
+      for (const body of BODIES) {
         for (const conns of [32, 256]) {
           const g = rows.find((x) => x.body === body && x.conns === conns && x.path.name === 'gateway')!
           const f = floorOf(g)

@@ -1,6 +1,7 @@
 // Child process for bench/proxy.ts: the stand-in Zenzefi host. HTTPS with the bench CA's
 // certificate, keep-alive, and a WebSocket echo. Reports { ready, port } over IPC.
 //   /small        ~1 KB application/json (with URLs the gateway rewrites)
+//   /1k.json      1,024 B application/json with no URL in it (the side-by-side harness's 1k.json)
 //   /small.bin    the same bytes as application/octet-stream (passed through unchanged)
 //   /64k          64 KB application/octet-stream
 //   /big?bytes=N  N bytes of application/octet-stream from one reused buffer, with backpressure
@@ -35,6 +36,13 @@ function smallJson(origin: string): Buffer {
   const body = { page: 1, size: 4, total: 4, next: null, items, _links: { self: `${origin}/api/certificates?page=1` } }
   return Buffer.from(JSON.stringify(body))
 }
+
+/** 1,024 bytes of JSON with nothing for a rewriter to find, padded as ../shared/bench pads its 1k.json. */
+function oneK(): Buffer {
+  const s = JSON.stringify({ id: 1, name: 'ZF-Gateway-Cert 1', status: 'active', validUntil: '2027-01-01T00:00:00Z' })
+  return Buffer.from(`${s.slice(0, -1)},"pad":"${'x'.repeat(1024 - s.length - 9)}"}`)
+}
+const ONE_K = oneK()
 
 function page(): Buffer {
   const head =
@@ -85,6 +93,8 @@ const server = createServer({ key, cert }, (req: IncomingMessage, res: ServerRes
   switch (path) {
     case '/small':
       return send(res, 'application/json', SMALL)
+    case '/1k.json':
+      return send(res, 'application/json', ONE_K)
     case '/small.bin':
       // The same bytes as /small, but a type no proxy rewrites (for telling rewriting cost apart).
       return send(res, 'application/octet-stream', SMALL)

@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
@@ -9,8 +8,9 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import type { Database, Db } from './client'
 import * as schema from './schema'
+import { fromRoot } from '../runtime/node/project-root'
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url))
+export const MIGRATIONS_DIR = fromRoot('drizzle')
 
 // Any fixed number: every instance takes the same lock so two starts never migrate at once.
 export const MIGRATION_LOCK = 4_242_001

@@ -1,7 +1,15 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { UserRow } from '../db/schema'
 
-export type AppEnv = { Variables: { user: UserRow } }
+export type AppEnv = {
+  Variables: {
+    user: UserRow
+    /** The client's address as the front door decided it (never a header the client chose). */
+    clientIp: string
+    /** This request's id (X-Request-Id): in every log line and 5xx body. */
+    requestId: string
+  }
+}
 
 /**
  * Every router validates the same way: a failed schema is a 422 whose detail

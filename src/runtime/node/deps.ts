@@ -11,6 +11,7 @@ import { migrateDatabase, openDatabase } from '../../db/connect-node'
 import { consoleLogger, type Logger } from '../../logger'
 import { systemClock } from '../../services/clock'
 import { ownCredentialCheck } from './own-credential'
+import { fromRoot } from './project-root'
 import { createPasswordPool } from './password-pool'
 import { developmentSecretKey } from './secret-key'
 import { createUpstreamProbe } from './upstream-probe'
@@ -18,7 +19,7 @@ import { createUpstreamProbe } from './upstream-probe'
 /** Token hashing on Node: synchronous node:crypto (WebCrypto's thread hop costs ~10 µs per check). */
 export const nodeSha256 = (token: string): string => createHash('sha256').update(token).digest('hex')
 
-export const packageVersion = (): string => (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+export const packageVersion = (): string => (JSON.parse(readFileSync(fromRoot('package.json'), 'utf8')) as { version: string }).version
 
 /** Environment → config on Node, with the development SECRET_KEY kept in DATA_DIR. */
 export async function nodeConfig(env: Env, log: Logger): Promise<Config> {

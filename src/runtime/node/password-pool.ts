@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import type { PasswordHasher } from '../../crypto/password'
+import { fromRoot } from './project-root'
 
 type Job = { id: number; op: 'hash' | 'verify'; password: string; hash?: string; rounds: number }
 type Pending = { resolve: (v: string | boolean) => void; reject: (e: Error) => void }
@@ -14,7 +15,7 @@ export function createPasswordPool(rounds: number, size = Math.max(1, Math.min(4
   let nextId = 0
   let turn = 0
   const workers = Array.from({ length: size }, () => {
-    const w = new Worker(new URL('./password-worker.mjs', import.meta.url))
+    const w = new Worker(fromRoot('src/runtime/node/password-worker.mjs'))
     w.on('message', ({ id, result, error }: { id: number; result?: string | boolean; error?: string }) => {
       const p = pending.get(id)
       pending.delete(id)

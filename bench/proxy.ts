@@ -136,6 +136,7 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa): Prom
     LOG_LEVEL: 'info',
     // The WebSocket phase opens 64 sockets on one token: a load test, not a customer.
     WS_MAX_PER_TOKEN: '1000',
+    RATE_LIMITS: 'off',
   }
   for (const name of ['ZENZEFI_TLS_INSECURE', 'BACKEND_URL', 'ZENZEFI_TIMEOUT_SECONDS']) delete env[name]
   const fd = openSync(logFile ?? '/dev/null', 'a')
@@ -350,7 +351,11 @@ async function main() {
           const f = floorOf(row)
           const gwRow = row.path.name === 'gateway'
           return [
-            row.body === '/small' ? `/small (${upstream.info.smallBytes} B JSON, 5 URLs)` : row.body === '/1k.json' ? '/1k.json (1024 B JSON, no URL)' : '/64k (octet-stream)',
+            row.body === '/small'
+              ? `/small (${upstream.info.smallBytes} B JSON, 5 URLs)`
+              : row.body === '/1k.json'
+                ? '/1k.json (1024 B JSON, no URL)'
+                : '/64k (octet-stream)',
             row.conns,
             row.path.name,
             fmt(row.r.perSec, 0),

@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm'
+import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
+import { matchedRoutes } from 'hono/route'
 import type { TokenCache } from './cache/interface'
 import type { Config } from './config'
 import type { TokenCipher } from './crypto/access-token'
@@ -8,12 +10,23 @@ import { createJwtIssuer } from './crypto/jwt'
 import { webOwnCredentialCheck } from './crypto/own-credential'
 import type { PasswordHasher } from './crypto/password'
 import type { Database } from './db/client'
+import type { UserRow } from './db/schema'
+import { accessFields, contentLengthOf } from './gateway/access-log'
+import { withRequestIdField } from './gateway/answers'
 import { createLiveSessions } from './gateway/live-sessions'
 import { createProxyPipeline } from './gateway/pipeline'
+import { type RequestMeta, requestIdOf } from './gateway/request-id'
+import { createProxyLimits } from './gateway/steps/rate-limit'
 import { requireUser } from './http/bearer'
 import { ApiError, toHttpError } from './http/errors'
-import { newRouter } from './http/router'
+import { type AppEnv, newRouter } from './http/router'
+import { withLocalFallback } from './limits/fallback'
+import type { Limiter } from './limits/interface'
+import { createMemoryLimiter } from './limits/memory'
+import { namespaced } from './limits/namespace'
 import type { Logger } from './logger'
+import { gatewayMetrics, routeTemplate, statusClassIndex, UNMATCHED_ROUTE } from './metrics/gateway'
+import { type Metrics, noopMetrics } from './metrics/interface'
 import { authRoutes } from './routes/auth'
 import { mountDocs } from './routes/docs'
 import { healthRoutes } from './routes/health'
@@ -24,6 +37,8 @@ import { userRoutes } from './routes/users'
 import { createAccounts } from './services/accounts'
 import type { Clock } from './services/clock'
 import { createHealth, type Probe, publicUrl } from './services/health'
+import { createLoginGuard } from './services/login-guard'
+import { createRateLimits } from './services/rate-limits'
 import { createTokenService } from './services/tokens'
 
 export interface AppDeps {
@@ -40,6 +55,10 @@ export interface AppDeps {
   hashToken?: (token: string) => string | Promise<string>
   /** True for an Authorization header that carries our own JWT (never forwarded); WebCrypto unless the runtime has a faster check. */
   isOwnCredential?: (authorization: string) => boolean | Promise<boolean>
+  /** The shared rate limit store (Redis, Upstash), so every instance counts together; without it limits are per instance. */
+  limiter?: Limiter | null
+  /** Where counters go (src/metrics/interface.ts); the no-op unless the runtime gives one (Node: prom-client). */
+  metrics?: Metrics
 }
 
 /** JSON API bodies are small; anything larger is a client error, not a reason to buffer. */
@@ -47,8 +66,17 @@ export const API_BODY_LIMIT = 64 * 1024
 
 export function createApp(deps: AppDeps) {
   const { config, database, cache, hasher, cipher, clock, log } = deps
+  const metrics = gatewayMetrics(deps.metrics ?? noopMetrics)
   const accounts = createAccounts({ db: database.db, hasher, cache, clock })
-  const tokens = createTokenService({ db: database.db, cache, cipher, clock, hashToken: deps.hashToken, prepareQueries: database.perRequest !== true })
+  const tokens = createTokenService({
+    db: database.db,
+    cache,
+    cipher,
+    clock,
+    hashToken: deps.hashToken,
+    prepareQueries: database.perRequest !== true,
+    metrics,
+  })
   const jwt = createJwtIssuer(config.secretKey, config.accessTokenExpireMinutes * 60)
   const health = createHealth({
     clock,
@@ -60,10 +88,20 @@ export function createApp(deps: AppDeps) {
       redis: { url: config.redisUrl ? publicUrl(config.redisUrl) : config.upstashUrl ? publicUrl(config.upstashUrl) : 'memory://', run: () => cache.ping() },
       zenzefi: { url: config.zenzefiTargetUrl, run: deps.probeUpstream },
     },
+    metrics,
   })
   const auth = requireUser(jwt, accounts, clock)
   const now = () => clock.now().getTime()
   const sessions = createLiveSessions({ cache, now })
+  // Abuse limits: counted in the shared store when there is one, and always in this process too, so a Redis
+  // outage leaves per-instance limits, never none.
+  if (!config.rateLimits) log.warn('RATE_LIMITS=off: no rate limits and no failed-login locks (load tests only)')
+  const limits = config.rateLimits ? config.limits : null
+  const shared = namespaced(deps.limiter ?? null, config.rateLimitNamespace)
+  const limiter = withLocalFallback(shared, createMemoryLimiter(), log)
+  const guard = createLoginGuard({ limiter, clock, limits, metrics })
+  const rateLimits = createRateLimits({ limiter, clock, limits, metrics })
+  const proxyLimits = createProxyLimits(config, shared, metrics)
   // Proxied traffic never reaches this Hono app: each runtime's front door hands it to the pipeline.
   const pipeline = createProxyPipeline({
     config,
@@ -72,15 +110,58 @@ export function createApp(deps: AppDeps) {
     now,
     // Our JWT never goes upstream, whichever runtime serves the request.
     isOwnCredential: deps.isOwnCredential ?? webOwnCredentialCheck(config.secretKey),
+    // Proxied requests are decided by this instance's buckets; they reach the shared store only in the background.
+    proxyLimits,
   })
 
   const app = newRouter()
 
+  // API series per (route template, method), bound the first time each is seen: routes are a fixed set,
+  // and every path no route matched shares the `unmatched` series.
+  const apiSeries = new Map<string, Map<string, ReturnType<typeof metrics.api>>>()
+  const apiSeriesOf = (c: Context<AppEnv>) => {
+    const routes = matchedRoutes(c)
+    const last = routes[routes.length - 1]
+    // A middleware (method ALL) last means no handler matched: a 404, or a refusal before one.
+    const pattern = last && last.method !== 'ALL' ? last.path : UNMATCHED_ROUTE
+    let byMethod = apiSeries.get(pattern)
+    if (!byMethod) apiSeries.set(pattern, (byMethod = new Map()))
+    let series = byMethod.get(c.req.method)
+    if (!series) byMethod.set(c.req.method, (series = metrics.api(pattern === UNMATCHED_ROUTE ? pattern : routeTemplate(pattern), c.req.method)))
+    return series
+  }
+
   app.use('*', async (c, next) => {
     const started = performance.now()
+    // The runtime's front door decided both (Node: server.ts, Workers: main.ts); a bare app.request() decides here.
+    const meta = requestMetaOf(c.env, c.req.header('x-request-id'))
+    c.set('clientIp', meta.clientIp)
+    c.set('requestId', meta.requestId)
     await next()
+    if (c.res.status >= 500) await withRequestIdInBody(c, meta.requestId)
+    try {
+      c.res.headers.set('X-Request-Id', meta.requestId)
+    } catch {
+      c.header('X-Request-Id', meta.requestId) // immutable headers: Hono copies the response
+    }
+    const series = apiSeriesOf(c)
+    series.requests[statusClassIndex(c.res.status)]!.inc()
+    series.duration.observe((performance.now() - started) / 1000)
     // Path only: query strings may carry tokens.
-    log.info('request', { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 })
+    log.info(
+      'request',
+      accessFields({
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        started,
+        meta,
+        mode: 'api',
+        bytesIn: contentLengthOf(c.req.header('content-length')),
+        bytesOut: contentLengthOf(c.res.headers.get('content-length')),
+        userId: (c.var.user as UserRow | undefined)?.id,
+      }),
+    )
   })
   app.use(
     '*',
@@ -104,9 +185,9 @@ export function createApp(deps: AppDeps) {
 
   app.route('/', rootRoutes(config.version))
   app.route('/', healthRoutes(health))
-  app.route('/api/v1/auth', authRoutes({ accounts, jwt, clock, expiresIn: config.accessTokenExpireMinutes * 60 }))
+  app.route('/api/v1/auth', authRoutes({ accounts, jwt, clock, expiresIn: config.accessTokenExpireMinutes * 60, guard, limits: rateLimits, metrics }))
   app.route('/api/v1/users', userRoutes({ accounts, auth }))
-  app.route('/api/v1/tokens', tokenRoutes({ tokens, auth }))
+  app.route('/api/v1/tokens', tokenRoutes({ tokens, auth, limits: rateLimits, metrics }))
   app.route('/api/v1/proxy', proxyCookieRoutes({ tokens, config, clock }))
   mountDocs(app, config.version)
 
@@ -114,13 +195,40 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => {
     // Domain refusals, route refusals and Hono's own 4xx (malformed JSON…), through one table.
     const known = toHttpError(err)
-    if (known) return c.json({ detail: known.detail }, known.status, known.headers)
+    if (known) return c.json({ detail: known.detail, ...known.fields }, known.status, known.headers)
     // The logger reduces the error to name, SQLSTATE, query text and stack frames: no message with values in it.
-    log.error('unhandled error', { method: c.req.method, path: c.req.path, error: err })
-    return c.json({ detail: 'Internal Server Error' }, 500)
+    log.error('unhandled error', { method: c.req.method, path: c.req.path, request_id: c.get('requestId'), error: err })
+    return c.json({ detail: 'Internal Server Error', request_id: c.get('requestId') }, 500)
   })
 
-  return { app, services: { accounts, tokens, health, jwt }, gateway: { pipeline, sessions } }
+  return { app, services: { accounts, tokens, health, jwt }, gateway: { pipeline, sessions, proxyLimits, metrics } }
 }
 
 export type App = ReturnType<typeof createApp>
+
+/**
+ * What the runtime handed the app for this request (`{clientIp, requestId}` in its env), or,
+ * for an app called without one (tests' app.request), an id decided from the header and no address.
+ */
+function requestMetaOf(env: unknown, requestIdHeader: string | undefined): RequestMeta {
+  const given = (env ?? {}) as Partial<Record<keyof RequestMeta, unknown>>
+  return {
+    clientIp: typeof given.clientIp === 'string' ? given.clientIp : '',
+    requestId: typeof given.requestId === 'string' ? given.requestId : requestIdOf(requestIdHeader),
+    proto: given.proto === 'https' ? 'https' : 'http',
+  }
+}
+
+/** Every 5xx JSON body of the API carries `request_id` (onError's already does; a route's own 5xx gets it here). */
+async function withRequestIdInBody(c: Context<AppEnv>, requestId: string): Promise<void> {
+  if (!(c.res.headers.get('content-type') ?? '').includes('application/json')) return
+  const text = await c.res.clone().text()
+  const body = withRequestIdField(text, requestId)
+  if (body === text) return
+  const { status } = c.res
+  const headers = new Headers(c.res.headers)
+  headers.delete('content-length')
+  // Unset first: assigning over a response merges the old one's headers (Content-Length included) into the new.
+  c.res = undefined
+  c.res = new Response(body, { status, headers })
+}

@@ -1,6 +1,9 @@
 // Reads the environment contract (CONTRACT.md "Configuration") into one typed object.
 // Platform-free: Node passes process.env, the worker passes its bindings.
 
+import { parseCidrList } from './gateway/client-address'
+import type { RatePolicy } from './limits/interface'
+
 export type SameSite = 'lax' | 'strict' | 'none'
 
 export interface Config {
@@ -27,10 +30,53 @@ export interface Config {
   wsMaxMessageBytes: number
   /** Open WebSockets one access token may hold on one instance. */
   wsMaxPerToken: number
+  /** RATE_LIMITS: false turns every limit below off (load tests), with a warning at start. */
+  rateLimits: boolean
+  /** Prefix that keeps this deployment's limit counters apart from others on the same Redis. */
+  rateLimitNamespace: string
+  /** Each abuse limit; null (the variable set to 0) turns that one off. */
+  limits: LimitsConfig
+  /** Peers whose X-Forwarded-For is believed (normalised `address/prefix`); none by default. Node only: Workers use CF-Connecting-IP. */
+  trustedProxyCidrs: string[]
+  // Graceful shutdown on SIGTERM/SIGINT (src/runtime/node/server.ts shutdown()).
+  /** Seconds /health/ready answers 503 while new connections are still accepted, so a load balancer stops sending first. */
+  shutdownDrainSeconds: number
+  /** Seconds in-flight requests and downloads get after the drain; whatever is still open then is cut. */
+  shutdownTimeoutSeconds: number
+  /** METRICS_ADDR: where the Prometheus listener binds (Node); null (`off`) for none. */
+  metricsAddr: { host: string; port: number } | null
+  /** METRICS_TOKEN: with it, /metrics on the main port answers a matching Bearer; without it, 404 there. */
+  metricsToken: string | null
   version: string
 }
 
 export type Env = Record<string, string | undefined>
+
+/** Abuse limits; a null policy or a 0 is that limit turned off. */
+export interface LimitsConfig {
+  /** LOGIN_RATE_PER_ADDRESS: login attempts (any outcome) per client address. */
+  loginPerAddress: RatePolicy | null
+  /** LOGIN_LOCK_AFTER: failed logins per (email, address) within the window that lock the pair. */
+  loginLockAfter: RatePolicy | null
+  /** LOGIN_LOCK_SECONDS: the first lock; each repeat lock doubles it. */
+  loginLockSeconds: number
+  /** LOGIN_LOCK_MAX_SECONDS: the longest lock. */
+  loginLockMaxSeconds: number
+  /** LOGIN_FAILURES_PER_ACCOUNT: failed logins per email, from any address. */
+  loginFailuresPerAccount: RatePolicy | null
+  /** LOGIN_FAILURES_PER_ADDRESS: failed logins per client address, for any email. */
+  loginFailuresPerAddress: RatePolicy | null
+  /** REGISTER_RATE_PER_ADDRESS: registrations per client address. */
+  registerPerAddress: RatePolicy | null
+  /** PURCHASE_RATE_PER_ACCOUNT / _PER_ADDRESS: token purchases per user and per client address. */
+  purchasePerAccount: RatePolicy | null
+  purchasePerAddress: RatePolicy | null
+  /** PROXY_RATE_PER_SECOND (0 = off) with burst PROXY_RATE_BURST: proxied requests and upgrades per access token. */
+  proxyRatePerSecond: number
+  proxyRateBurst: number
+  /** PROXY_MAX_IN_FLIGHT (0 = off): proxied HTTP requests one access token may have open on one instance. */
+  proxyMaxInFlight: number
+}
 
 export class ConfigError extends Error {}
 
@@ -50,6 +96,48 @@ function int(name: string, v: string | undefined, fallback: number, min: number,
 
 function nonEmpty(v: string | undefined): string | null {
   return v === undefined || v.trim() === '' ? null : v.trim()
+}
+
+const WINDOW_UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
+
+/** `30/m`, `5/10m`, `50/d`, `20/60` (seconds): so many events per window; `0` or `off` for none. */
+function ratePolicy(name: string, v: string | undefined, fallback: string): RatePolicy | null {
+  const text = (nonEmpty(v) ?? fallback).toLowerCase()
+  if (text === '0' || text === 'off') return null
+  const m = /^(\d+)\s*\/\s*(\d*)\s*([smhd]?)$/.exec(text)
+  const limit = m ? Number(m[1]) : Number.NaN
+  const windowSeconds = m ? Number(m[2] || 1) * (WINDOW_UNIT_SECONDS[m[3] || 's'] ?? 1) : Number.NaN
+  if (!m || !(m[2] || m[3]) || limit > 1_000_000 || windowSeconds < 1 || windowSeconds > 30 * 86400) {
+    throw new ConfigError(`${name} must be a count per window such as 30/m, 5/10m or 50/d (s, m, h, d; at most 30 days), or 0 for no limit`)
+  }
+  return limit === 0 ? null : { limit, windowSeconds }
+}
+
+function onOff(name: string, v: string | undefined, fallback: boolean): boolean {
+  const text = (nonEmpty(v) ?? '').toLowerCase()
+  if (text === '') return fallback
+  if (['on', 'true', '1', 'yes'].includes(text)) return true
+  if (['off', 'false', '0', 'no'].includes(text)) return false
+  throw new ConfigError(`${name} must be on or off`)
+}
+
+/** The abuse limits (README "Configuration"; CONTRACT.md "Abuse controls"). */
+export function loadLimits(env: Env): LimitsConfig {
+  const lockSeconds = int('LOGIN_LOCK_SECONDS', env.LOGIN_LOCK_SECONDS, 900, 1, 30 * 86400)
+  return {
+    loginPerAddress: ratePolicy('LOGIN_RATE_PER_ADDRESS', env.LOGIN_RATE_PER_ADDRESS, '30/m'),
+    loginLockAfter: ratePolicy('LOGIN_LOCK_AFTER', env.LOGIN_LOCK_AFTER, '5/10m'),
+    loginLockSeconds: lockSeconds,
+    loginLockMaxSeconds: int('LOGIN_LOCK_MAX_SECONDS', env.LOGIN_LOCK_MAX_SECONDS, Math.max(86400, lockSeconds), lockSeconds, 30 * 86400),
+    loginFailuresPerAccount: ratePolicy('LOGIN_FAILURES_PER_ACCOUNT', env.LOGIN_FAILURES_PER_ACCOUNT, '50/d'),
+    loginFailuresPerAddress: ratePolicy('LOGIN_FAILURES_PER_ADDRESS', env.LOGIN_FAILURES_PER_ADDRESS, '50/h'),
+    registerPerAddress: ratePolicy('REGISTER_RATE_PER_ADDRESS', env.REGISTER_RATE_PER_ADDRESS, '10/h'),
+    purchasePerAccount: ratePolicy('PURCHASE_RATE_PER_ACCOUNT', env.PURCHASE_RATE_PER_ACCOUNT, '10/m'),
+    purchasePerAddress: ratePolicy('PURCHASE_RATE_PER_ADDRESS', env.PURCHASE_RATE_PER_ADDRESS, '30/m'),
+    proxyRatePerSecond: int('PROXY_RATE_PER_SECOND', env.PROXY_RATE_PER_SECOND, 20, 0, 1_000_000),
+    proxyRateBurst: int('PROXY_RATE_BURST', env.PROXY_RATE_BURST, 400, 1, 10_000_000),
+    proxyMaxInFlight: int('PROXY_MAX_IN_FLIGHT', env.PROXY_MAX_IN_FLIGHT, 64, 0, 100_000),
+  }
 }
 
 function databaseUrlFrom(env: Env): string | null {
@@ -83,10 +171,35 @@ function url(name: string, v: string): string {
   }
 }
 
+/** `host:port` (`[::1]:9464` for IPv6), or `off`. */
+export function metricsAddress(v: string | undefined): { host: string; port: number } | null {
+  const text = nonEmpty(v) ?? '127.0.0.1:9464'
+  if (['off', 'false', '0', 'no'].includes(text.toLowerCase())) return null
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text)
+  const port = m ? Number(m[3]) : Number.NaN
+  if (!m || port < 1 || port > 65535) throw new ConfigError('METRICS_ADDR must be host:port (such as 127.0.0.1:9464 or [::1]:9464), or off')
+  return { host: (m[1] ?? m[2])!, port }
+}
+
+function cidrs(name: string, v: string | undefined): string[] {
+  try {
+    return parseCidrList(v)
+  } catch (err) {
+    throw new ConfigError(`${name} must be a comma-separated list of IPv4/IPv6 CIDRs: ${(err as Error).message}`)
+  }
+}
+
 /**
  * `secretKey` is passed separately because where a development key comes from
  * (a file in DATA_DIR, a binding) is the runtime's business.
  */
+/** RATE_LIMIT_NAMESPACE: up to 64 of [A-Za-z0-9_-], so it can't collide with a key's own separators. */
+function namespaceOf(v: string | undefined): string {
+  const ns = v?.trim() ?? ''
+  if (ns !== '' && !/^[A-Za-z0-9_-]{1,64}$/.test(ns)) throw new ConfigError('RATE_LIMIT_NAMESPACE must be up to 64 letters, digits, _ or -')
+  return ns
+}
+
 export function loadConfig(env: Env, opts: { secretKey?: string; version?: string } = {}): Config {
   const nodeEnv = env.NODE_ENV === 'production' ? 'production' : env.NODE_ENV === 'test' ? 'test' : 'development'
   const secretKey = nonEmpty(env.SECRET_KEY) ?? opts.secretKey ?? null
@@ -126,6 +239,15 @@ export function loadConfig(env: Env, opts: { secretKey?: string; version?: strin
     bcryptRounds: int('BCRYPT_ROUNDS', env.BCRYPT_ROUNDS, 12, nodeEnv === 'production' ? 10 : 4, 15),
     wsMaxMessageBytes: int('WS_MAX_MESSAGE_BYTES', env.WS_MAX_MESSAGE_BYTES, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     wsMaxPerToken: int('WS_MAX_PER_TOKEN', env.WS_MAX_PER_TOKEN, 8, 1, 10_000),
+    rateLimits: onOff('RATE_LIMITS', env.RATE_LIMITS, true),
+    rateLimitNamespace: namespaceOf(env.RATE_LIMIT_NAMESPACE),
+    limits: loadLimits(env),
+    trustedProxyCidrs: cidrs('TRUSTED_PROXY_CIDRS', env.TRUSTED_PROXY_CIDRS),
+    // Graceful shutdown: no drain outside production (nothing polls a development server's readiness).
+    shutdownDrainSeconds: int('SHUTDOWN_DRAIN_SECONDS', env.SHUTDOWN_DRAIN_SECONDS, nodeEnv === 'production' ? 2 : 0, 0, 300),
+    shutdownTimeoutSeconds: int('SHUTDOWN_TIMEOUT_SECONDS', env.SHUTDOWN_TIMEOUT_SECONDS, 25, 0, 3600),
+    metricsAddr: metricsAddress(env.METRICS_ADDR),
+    metricsToken: nonEmpty(env.METRICS_TOKEN),
     version: opts.version ?? '0.0.0',
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger'
+import type { GatewayMetrics } from '../metrics/gateway'
 import type { SharedTokenStore, TokenCache, TokenGrant } from './interface'
 import { MemoryLru } from './memory'
 
@@ -7,6 +8,8 @@ export interface TieredOptions {
   localTtlMs?: number
   maxLocalEntries?: number
   now?: () => number
+  /** zenzefi_token_checks_total for the memory and shared (`redis`) tiers; a shared-store failure is a redis miss. */
+  metrics?: Pick<GatewayMetrics, 'tokenChecks'>
 }
 
 /**
@@ -16,6 +19,7 @@ export interface TieredOptions {
 export async function createTieredCache(shared: SharedTokenStore | null, log: Logger, opts: TieredOptions = {}): Promise<TokenCache> {
   const localTtlMs = opts.localTtlMs ?? 5_000
   const local = new MemoryLru(opts.maxLocalEntries ?? 10_000, opts.now)
+  const checks = opts.metrics?.tokenChecks
   let lastComplaint = 0
   const complain = (op: string, err: unknown) => {
     // One line per 10 s at most, so a dead Redis doesn't flood the log.
@@ -53,13 +57,16 @@ export async function createTieredCache(shared: SharedTokenStore | null, log: Lo
     kind: shared?.kind ?? 'memory',
     async get(hash) {
       const hit = local.get(hash)
+      checks?.memory[hit ? 'hit' : 'miss'].inc()
       if (hit || !shared) return hit
       try {
         await flushPending()
         const grant = await shared.get(hash)
+        checks?.redis[grant ? 'hit' : 'miss'].inc()
         if (grant) local.set(hash, grant, localTtlMs)
         return grant
       } catch (err) {
+        checks?.redis.miss.inc()
         complain('get', err)
         return null
       }

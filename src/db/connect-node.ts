@@ -6,9 +6,9 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
+import { fromRoot } from '../runtime/node/project-root'
 import type { Database, Db } from './client'
 import * as schema from './schema'
-import { fromRoot } from '../runtime/node/project-root'
 
 export const MIGRATIONS_DIR = fromRoot('drizzle')
 

@@ -1,6 +1,8 @@
 // The answers the gateway gives itself on proxied paths, with the contract's
 // exact `detail` messages. Every runtime and every step takes them from here.
 
+import { REQUEST_ID_HEADER } from './request-id'
+
 export const AUTH_REQUIRED = 'Authentication required: provide cookie or X-Access-Token header'
 export const INVALID_TOKEN = 'Invalid or expired access token'
 export const INVALID_QUERY_TOKEN = 'Invalid or expired access token in query parameter'
@@ -24,6 +26,40 @@ export interface Reply {
 /** A `{"detail"}` answer, as every error of the API. */
 export function detailReply(status: number, detail: string, headers: string[] = []): Reply {
   return { status, headers: ['Content-Type', 'application/json', ...headers], body: JSON.stringify({ detail }) }
+}
+
+/** A 429 of ours, in the contract's shape: `{"detail", "limit", "window", "retry_after"}` and `Retry-After`. */
+export function limitReply(detail: string, limit: number, window: number, retryAfter: number): Reply {
+  return {
+    status: 429,
+    headers: ['Content-Type', 'application/json', 'Retry-After', String(retryAfter)],
+    body: JSON.stringify({ detail, limit, window, retry_after: retryAfter }),
+  }
+}
+
+/**
+ * One of our answers as it leaves for one request: with its `X-Request-Id`, and in a
+ * 5xx JSON body its `request_id` (contract: "Abuse controls and observability").
+ */
+export function forRequest(reply: Reply, requestId: string): Reply {
+  const headers: string[] = []
+  for (let i = 0; i < reply.headers.length; i += 2) {
+    if (reply.headers[i]!.toLowerCase() !== 'x-request-id') headers.push(reply.headers[i]!, reply.headers[i + 1]!)
+  }
+  headers.push(REQUEST_ID_HEADER, requestId)
+  return { status: reply.status, headers, body: reply.status >= 500 ? withRequestIdField(reply.body, requestId) : reply.body }
+}
+
+/** A JSON object body with `request_id` added; any other body unchanged. */
+export function withRequestIdField(body: string, requestId: string): string {
+  if (!body.startsWith('{')) return body
+  try {
+    const parsed = JSON.parse(body) as unknown
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return body
+    return JSON.stringify({ ...parsed, request_id: requestId })
+  } catch {
+    return body
+  }
 }
 
 /** Our flat header lists as Web Headers (repeated names, e.g. Set-Cookie, stay separate). */

@@ -40,6 +40,8 @@ const CLIENT_MAY_NOT_SEND = new Set([
   'true-client-ip',
   'x-client-ip',
   'x-cluster-client-ip',
+  // Set by upstream-plan to the id the front door decided (a client's value only when it was acceptable).
+  'x-request-id',
 ])
 
 /** Encodings we can decode before rewriting; anything else would reach the browser unrewritten. */
@@ -179,6 +181,8 @@ export interface DownstreamOptions {
   rewriting: boolean
   /** An allowed Origin to echo with credentials, or null. */
   corsOrigin: string | null
+  /** This request's id: the answer carries ours, never Zenzefi's own X-Request-Id. */
+  requestId?: string
 }
 
 // Cache-Control directives that let a shared cache store or serve the response.
@@ -257,6 +261,7 @@ export function downstreamResponseHeaders(pairs: HeaderPair[], opts: DownstreamO
     const name = rawName.toLowerCase()
     if (HOP_BY_HOP.has(name) || drop.has(name) || name.startsWith('access-control-') || CDN_CACHE_HEADERS.has(name)) continue
     if (opts.rewriting && (name === 'content-length' || name === 'content-encoding' || name === 'content-md5')) continue
+    if (name === 'x-request-id' && opts.requestId !== undefined) continue
     switch (name) {
       case 'cache-control':
         if (cacheControlAt < 0) {
@@ -284,6 +289,7 @@ export function downstreamResponseHeaders(pairs: HeaderPair[], opts: DownstreamO
   if (cacheControlAt < 0) out.push('Cache-Control', 'private')
   else out[cacheControlAt + 1] = privateCacheControl(cacheControl)
   if (opts.corsOrigin) out.push('Access-Control-Allow-Origin', opts.corsOrigin, 'Access-Control-Allow-Credentials', 'true', 'Vary', 'Origin')
+  if (opts.requestId !== undefined) out.push('X-Request-Id', opts.requestId)
   return out
 }
 

@@ -59,9 +59,28 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
     }
   }
 
-  /** Tracks one open stream; call the returned function when it ends on its own. */
-  const register = (hash: string, expiresAt: number | null, close: (reason: CloseReason) => void, kind: SessionKind = 'stream'): (() => void) => {
-    const session: Session = { expiresAt, kind, close }
+  /**
+   * Tracks one open stream; call the returned function when it ends on its own. `onEnd` runs once when the
+   * session is over, whichever way it ends (the returned function, a revocation, expiry, shutdown).
+   */
+  const register = (
+    hash: string,
+    expiresAt: number | null,
+    close: (reason: CloseReason) => void,
+    kind: SessionKind = 'stream',
+    onEnd?: () => void,
+  ): (() => void) => {
+    let ended = onEnd === undefined
+    const end = () => {
+      if (ended) return
+      ended = true
+      onEnd!()
+    }
+    const closeAndEnd = (reason: CloseReason) => {
+      end()
+      close(reason)
+    }
+    const session: Session = { expiresAt, kind, close: onEnd === undefined ? close : closeAndEnd }
     let set = byHash.get(hash)
     if (!set) byHash.set(hash, (set = new Set()))
     set.add(session)
@@ -71,6 +90,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
       ;(timer as { unref?: () => void }).unref?.()
     }
     return () => {
+      end()
       const s = byHash.get(hash)
       if (!s) return
       s.delete(session)
@@ -89,7 +109,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
      * promise made here, and expiry is checked by a timer started here, which lives
      * exactly as long as this stream. Same effect as register() on Node.
      */
-    registerOwned(hash: string, expiresAt: number | null, close: (reason: CloseReason) => void, kind: SessionKind = 'stream'): () => void {
+    registerOwned(hash: string, expiresAt: number | null, close: (reason: CloseReason) => void, kind: SessionKind = 'stream', onEnd?: () => void): () => void {
       let done = false
       let fire!: (reason: CloseReason) => void
       const fired = new Promise<CloseReason>((resolve) => (fire = resolve))
@@ -100,7 +120,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
               if (expiresAt <= deps.now()) fire('expired')
             }, SWEEP_MS)
       ;(timer as { unref?: () => void } | null)?.unref?.()
-      const unregister = register(hash, expiresAt, (reason) => fire(reason), kind)
+      const unregister = register(hash, expiresAt, (reason) => fire(reason), kind, onEnd)
       const end = () => {
         done = true
         if (timer) clearInterval(timer)
@@ -115,11 +135,21 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
       return end
     },
 
-    /** Ends every open stream and WebSocket (graceful shutdown: WebSockets get 1001). */
-    closeAll(reason: CloseReason) {
-      const all = [...byHash.values()]
-      byHash.clear()
-      for (const set of all) for (const s of set) safeClose(s, reason)
+    /**
+     * Ends every open stream and WebSocket, or only those of `kind` (graceful shutdown: WebSockets get 1001
+     * when it starts, downloads are left to finish and only cut at its deadline).
+     */
+    closeAll(reason: CloseReason, kind?: SessionKind) {
+      const chosen: Session[] = []
+      for (const [hash, set] of byHash) {
+        for (const s of set) {
+          if (kind !== undefined && s.kind !== kind) continue
+          set.delete(s)
+          chosen.push(s)
+        }
+        if (set.size === 0) byHash.delete(hash)
+      }
+      for (const s of chosen) safeClose(s, reason)
     },
     /** Open sessions of one kind for one token on this instance. */
     count(hash: string, kind: SessionKind): number {

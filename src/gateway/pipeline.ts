@@ -9,7 +9,7 @@ import type { TokenGrant } from '../cache/interface'
 import type { Config } from '../config'
 import type { UrlMapper } from '../rewrite/url-mapper'
 import type { TokenService } from '../services/tokens'
-import type { Reply } from './answers'
+import { forRequest, type Reply } from './answers'
 import { corsPolicy } from './cors'
 import type { HeaderPair, requestBodyFraming } from './headers'
 import type { LiveSessions } from './live-sessions'
@@ -18,6 +18,7 @@ import { authorize } from './steps/authorize'
 import { bodyFraming } from './steps/body-framing'
 import { preflight } from './steps/preflight'
 import { queryToken } from './steps/query-token'
+import { type ProxyLimits, rateLimit } from './steps/rate-limit'
 import { sourceMaps } from './steps/source-maps'
 import { tokenSource } from './steps/token-source'
 import { upstreamPlan } from './steps/upstream-plan'
@@ -40,8 +41,10 @@ export interface ProxyRequest {
   header(name: string): string | null | undefined
   /** Every header as sent, in order. */
   headerPairs(): HeaderPair[]
-  /** The client's address: the socket peer on Node, CF-Connecting-IP on Workers. Never a client-chosen header. */
+  /** The client's address as the front door decided it (src/gateway/client-address.ts): never a header an untrusted peer chose. */
   clientIp: string
+  /** This request's X-Request-Id (src/gateway/request-id.ts): on the answer, forwarded to Zenzefi, in every log line. */
+  requestId: string
   /** How the client reached us. */
   proto: 'http' | 'https'
 }
@@ -73,6 +76,8 @@ export interface ProxyState {
   presented: PresentedToken | null
   auth: { hash: string; grant: TokenGrant } | null
   plan: UpstreamPlan | null
+  /** Gives back what a step holds for this request (rate-limit's in-flight place); safe to call more than once. */
+  release: () => void
 }
 
 export type StepResult = Reply | undefined
@@ -83,25 +88,47 @@ export interface Step {
   run(state: ProxyState): StepResult | Promise<StepResult>
 }
 
-export type ProxyOutcome = { kind: 'reply'; reply: Reply; step: string } | { kind: 'forward'; plan: UpstreamPlan }
+/** A reply carries its X-Request-Id already, and the grant when a step after `authorize` answered. */
+export type ProxyOutcome =
+  | { kind: 'reply'; reply: Reply; step: string; grant: TokenGrant | null }
+  | { kind: 'forward'; plan: UpstreamPlan; release: () => void }
 
 const NO_BODY: BodyFraming = { kind: 'none' }
+const NOTHING_HELD = () => {}
 
 export function createPipeline(steps: Step[], originOf: (origin: string | null | undefined) => string | null) {
   return {
     /** The step names in order, for docs and tests. */
     names: steps.map((s) => s.name),
     async run(req: ProxyRequest): Promise<ProxyOutcome> {
-      const state: ProxyState = { req, corsOrigin: originOf(req.header('origin')), framing: NO_BODY, presented: null, auth: null, plan: null }
-      for (const step of steps) {
-        if (step.on !== undefined && step.on !== req.kind) continue
-        let result = step.run(state)
-        // Most steps are synchronous: no await (and no microtask) for them.
-        if (result !== undefined && typeof (result as Promise<StepResult>).then === 'function') result = await result
-        if (result !== undefined) return { kind: 'reply', reply: result as Reply, step: step.name }
+      const state: ProxyState = {
+        req,
+        corsOrigin: originOf(req.header('origin')),
+        framing: NO_BODY,
+        presented: null,
+        auth: null,
+        plan: null,
+        release: NOTHING_HELD,
       }
-      if (!state.plan) throw new Error('proxy pipeline ended without an upstream plan')
-      return { kind: 'forward', plan: state.plan }
+      try {
+        for (const step of steps) {
+          if (step.on !== undefined && step.on !== req.kind) continue
+          let result = step.run(state)
+          // Most steps are synchronous: no await (and no microtask) for them.
+          if (result !== undefined && typeof (result as Promise<StepResult>).then === 'function') result = await result
+          if (result !== undefined) {
+            // An answer of ours ends the request here: what a step held for it is given back.
+            state.release()
+            return { kind: 'reply', reply: forRequest(result as Reply, req.requestId), step: step.name, grant: state.auth?.grant ?? null }
+          }
+        }
+        if (!state.plan) throw new Error('proxy pipeline ended without an upstream plan')
+      } catch (err) {
+        state.release()
+        throw err
+      }
+      // The transport passes `release` to its live session, which calls it once the request is over, however it ends.
+      return { kind: 'forward', plan: state.plan, release: state.release }
     },
   }
 }
@@ -113,6 +140,8 @@ export interface PipelineDeps {
   now: () => number
   /** True for an Authorization value that carries our own JWT (synchronous on Node, WebCrypto on Workers). */
   isOwnCredential: (authorization: string) => boolean | Promise<boolean>
+  /** Per-token rate and in-flight limits (null: RATE_LIMITS=off). */
+  proxyLimits: ProxyLimits | null
 }
 
 /** The gateway's pipeline, in order. */
@@ -128,7 +157,8 @@ export function createProxyPipeline(deps: PipelineDeps) {
       tokenSource(),
       websocketOrigin(deps.config),
       authorize(deps.tokens),
-      // Steps that need the authorized token go here: rate limit, device/session, lock, metering, audit.
+      rateLimit(deps.proxyLimits, deps.now),
+      // Steps that need the authorized token go here: device/session, lock, metering, audit.
       websocketCap({ sessions: deps.sessions, max: deps.config.wsMaxPerToken }),
       upstreamPlan({ config: deps.config, mapperFor, isOwnCredential: deps.isOwnCredential }),
     ],

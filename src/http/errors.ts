@@ -18,7 +18,7 @@ export class ApiError extends Error {
 export const bearerChallenge = { 'WWW-Authenticate': 'Bearer' }
 
 /** How each domain refusal goes on the wire. One line per code; the message is the DomainError's own. */
-const DOMAIN_HTTP: Record<DomainErrorCode, { status: Status; headers?: Record<string, string> }> = {
+const DOMAIN_HTTP: Record<DomainErrorCode, { status: Status; headers?: Record<string, string>; limit?: true }> = {
   not_authenticated: { status: 403 },
   invalid_credentials: { status: 401, headers: bearerChallenge },
   user_not_found: { status: 401, headers: bearerChallenge },
@@ -30,18 +30,27 @@ const DOMAIN_HTTP: Record<DomainErrorCode, { status: Status; headers?: Record<st
   token_not_found: { status: 404 },
   insufficient_balance: { status: 402 },
   last_superuser: { status: 409 },
+  // Over a limit: the body also says which (limit, window, retry_after) and Retry-After says when.
+  rate_limited: { status: 429, limit: true },
+  login_locked: { status: 429, limit: true },
 }
 
 export interface HttpError {
   status: ContentfulStatusCode
   detail: string
   headers: Record<string, string>
+  /** Fields the body carries beside `detail` (a 429's limit, window and retry_after). */
+  fields?: Record<string, unknown>
 }
 
 /** The answer for an error the app expected, or null for a bug (a 500, logged by the caller). */
 export function toHttpError(err: unknown): HttpError | null {
   if (err instanceof DomainError) {
-    const { status, headers = {} } = DOMAIN_HTTP[err.code]
+    const { status, headers = {}, limit } = DOMAIN_HTTP[err.code]
+    if (limit && err.details) {
+      const { limit: max, window, retry_after } = err.details
+      return { status, detail: err.message, headers: { ...headers, 'Retry-After': String(retry_after) }, fields: { limit: max, window, retry_after } }
+    }
     return { status, detail: err.message, headers }
   }
   if (err instanceof ApiError) return { status: err.status, detail: err.detail, headers: err.headers }

@@ -1,10 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { JwtIssuer } from '../crypto/jwt'
 import { newRouter } from '../http/router'
+import { type GatewayMetrics, gatewayMetrics } from '../metrics/gateway'
+import { noopMetrics } from '../metrics/interface'
 import type { Accounts } from '../services/accounts'
 import type { Clock } from '../services/clock'
 import { DomainError } from '../services/errors'
-import { ErrorOut, errors, FullName, jsonBody, jsonResponse, Password, plainText, UserOut, userOut } from './schemas'
+import type { LoginGuard } from '../services/login-guard'
+import type { RateLimits } from '../services/rate-limits'
+import { ErrorOut, errors, FullName, jsonBody, jsonResponse, LimitErrorOut, Password, plainText, UserOut, userOut } from './schemas'
 
 export const RegisterIn = z
   .object({
@@ -34,6 +38,7 @@ const register = createRoute({
     201: jsonResponse(UserOut, 'The new user'),
     400: jsonResponse(ErrorOut, '"Email already registered" (checked first) or "Username already taken"'),
     422: errors[422],
+    429: errors[429],
   },
 })
 
@@ -47,21 +52,48 @@ const login = createRoute({
     200: jsonResponse(LoginOut, 'A JWT valid for ACCESS_TOKEN_EXPIRE_MINUTES'),
     401: jsonResponse(ErrorOut, '"Incorrect email or password" for unknown email, wrong password or inactive user alike'),
     422: errors[422],
+    429: jsonResponse(
+      LimitErrorOut,
+      '"Too many failed login attempts. Try again in N seconds." — the same for every email; the password was not checked. Or too many attempts from this address.',
+    ),
   },
 })
 
-export function authRoutes(deps: { accounts: Accounts; jwt: JwtIssuer; clock: Clock; expiresIn: number }) {
-  const { accounts, jwt, clock, expiresIn } = deps
+export function authRoutes(deps: {
+  accounts: Accounts
+  jwt: JwtIssuer
+  clock: Clock
+  expiresIn: number
+  guard: LoginGuard
+  limits: RateLimits
+  metrics?: Pick<GatewayMetrics, 'logins'>
+}) {
+  const { accounts, jwt, clock, expiresIn, guard, limits } = deps
+  const logins = (deps.metrics ?? gatewayMetrics(noopMetrics)).logins
   return newRouter()
     .openapi(register, async (c) => {
       const body = c.req.valid('json')
+      await limits.register(c.get('clientIp') ?? '')
       const user = await accounts.register({ ...body, fullName: body.full_name })
       return c.json(userOut(user), 201)
     })
     .openapi(login, async (c) => {
       const { email, password } = c.req.valid('json')
-      const user = await accounts.authenticate(email, password)
-      if (!user) throw new DomainError('login_failed')
+      // Locked (email, address) pairs and exhausted caps are refused before the password is checked.
+      let user: Awaited<ReturnType<typeof accounts.authenticate>>
+      try {
+        user = await guard.attempt(email, c.get('clientIp') ?? '', () => accounts.authenticate(email, password))
+      } catch (err) {
+        // The guard's 429s: refused before the password was checked.
+        const code = err instanceof DomainError ? err.code : null
+        logins[code === 'login_locked' || code === 'rate_limited' ? 'locked' : 'failure'].inc()
+        throw err
+      }
+      if (!user) {
+        logins.failure.inc()
+        throw new DomainError('login_failed')
+      }
+      logins.success.inc()
       const access_token = await jwt.sign({ sub: user.id, username: user.username }, clock.now())
       return c.json({ access_token, token_type: 'bearer' as const, expires_in: expiresIn }, 200)
     })

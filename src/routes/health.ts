@@ -33,9 +33,28 @@ const detailed = createRoute({
   },
 })
 
+const ready = createRoute({
+  method: 'get',
+  path: '/health/ready',
+  tags: ['health'],
+  summary: 'Readiness for a load balancer: 503 from the moment the server starts shutting down (SIGTERM)',
+  description:
+    'No checks are run: it only says whether this instance still wants new traffic. From SIGTERM on it answers 503 ' +
+    '`{"status": "draining"}` while the server keeps accepting for `SHUTDOWN_DRAIN_SECONDS`, then stops accepting; ' +
+    'in-flight requests and downloads get `SHUTDOWN_TIMEOUT_SECONDS` to finish.',
+  responses: {
+    200: jsonResponse(z.object({ status: z.literal('ready') }).openapi('Ready'), 'Serving: send traffic'),
+    503: jsonResponse(z.object({ status: z.literal('draining') }).openapi('Draining'), 'Shutting down: send no new traffic'),
+  },
+})
+
 export function healthRoutes(health: Health) {
   return newRouter()
     .openapi(summary, async (c) => c.json(await health.summary(), 200))
+    .openapi(ready, (c) => {
+      c.header('Cache-Control', 'no-store')
+      return health.readiness().status === 'draining' ? c.json({ status: 'draining' as const }, 503) : c.json({ status: 'ready' as const }, 200)
+    })
     .openapi(detailed, async (c) => {
       const report = await health.detailed()
       return report.status === 'unhealthy' ? c.json(report, 503) : c.json(report, 200)

@@ -10,6 +10,11 @@ export const ValidationErrorOut = z
   })
   .openapi('ValidationError')
 
+/** Over a limit (429, with Retry-After): which limit, over how many seconds (0: requests at once), and when to retry. */
+export const LimitErrorOut = z
+  .object({ detail: z.string(), limit: z.number().int(), window: z.number().int(), retry_after: z.number().int() })
+  .openapi('LimitError')
+
 const isControl = (code: number) => code <= 0x1f || code === 0x7f
 
 /**
@@ -88,4 +93,5 @@ export const errors = {
   401: jsonResponse(ErrorOut, 'Missing, invalid or expired credentials'),
   403: jsonResponse(ErrorOut, 'Not authenticated, or inactive user'),
   422: jsonResponse(ValidationErrorOut, 'Request failed validation'),
+  429: jsonResponse(LimitErrorOut, '"Too many requests. Try again in N seconds." (with Retry-After)'),
 } as const

@@ -2,6 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../http/router'
 import { newRouter } from '../http/router'
+import type { Counter } from '../metrics/interface'
+import type { RateLimits } from '../services/rate-limits'
 import { ALLOWED_DURATIONS, type TokenService, type TokenView } from '../services/tokens'
 import { ErrorOut, errors, iso, jsonBody, jsonResponse, Timestamp } from './schemas'
 
@@ -58,6 +60,7 @@ const purchase = createRoute({
     401: errors[401],
     403: errors[403],
     422: errors[422],
+    429: errors[429],
   },
 })
 
@@ -87,14 +90,17 @@ const revoke = createRoute({
   },
 })
 
-export function tokenRoutes(deps: { tokens: TokenService; auth: MiddlewareHandler<AppEnv> }) {
-  const { tokens, auth } = deps
+export function tokenRoutes(deps: { tokens: TokenService; auth: MiddlewareHandler<AppEnv>; limits: RateLimits; metrics?: { purchases: Counter } }) {
+  const { tokens, auth, limits } = deps
   const router = newRouter()
   router.use('*', auth)
   return router
     .openapi(purchase, async (c) => {
       const { duration_hours } = c.req.valid('json')
-      return c.json(tokenOut(await tokens.purchase(c.get('user').id, duration_hours)), 201)
+      await limits.purchase(c.get('user').id, c.get('clientIp') ?? '')
+      const bought = await tokens.purchase(c.get('user').id, duration_hours)
+      deps.metrics?.purchases.inc()
+      return c.json(tokenOut(bought), 201)
     })
     .openapi(myTokens, async (c) => {
       const { active_only } = c.req.valid('query')

@@ -23,6 +23,10 @@ type ComposedCode =
   | 'invalid_duration'
   /** "Insufficient balance. Required: 18.00 ZNC, Available: 10.00 ZNC" */
   | 'insufficient_balance'
+  /** "Too many requests. Try again in N seconds." — details {limit, window, retry_after} */
+  | 'rate_limited'
+  /** "Too many failed login attempts. Try again in N seconds." — details {limit, window, retry_after} */
+  | 'login_locked'
 
 type FixedCode = keyof typeof FIXED_MESSAGES
 export type DomainErrorCode = FixedCode | ComposedCode

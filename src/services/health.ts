@@ -1,3 +1,4 @@
+import type { GatewayMetrics } from '../metrics/gateway'
 import type { Clock } from './clock'
 
 export interface Probe {
@@ -14,6 +15,11 @@ export interface CheckResult {
 }
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy'
+
+/** GET /health/ready: 200 ready, or 503 draining from the moment shutdown begins. */
+export interface Readiness {
+  status: 'ready' | 'draining'
+}
 
 export interface HealthReport {
   status: HealthStatus
@@ -41,6 +47,8 @@ export function createHealth(deps: {
   timeoutMs?: number
   /** How long /health may answer from the last report. */
   summaryTtlMs?: number
+  /** zenzefi_dependency_up, set by each round of checks. */
+  metrics?: Pick<GatewayMetrics, 'dependencyUp'>
 }) {
   const timeoutMs = deps.timeoutMs ?? 5_000
   const summaryTtlMs = deps.summaryTtlMs ?? 10_000
@@ -68,6 +76,8 @@ export function createHealth(deps: {
   const run = async (): Promise<HealthReport> => {
     const [database, redis, zenzefi] = await Promise.all([check(deps.probes.database), check(deps.probes.redis), check(deps.probes.zenzefi)])
     const checks = { database, redis, zenzefi }
+    const gauges = deps.metrics?.dependencyUp
+    if (gauges) for (const name of ['database', 'redis', 'zenzefi'] as const) gauges[name].set(checks[name].status === 'up' ? 1 : 0)
     const up = Object.values(checks).filter((c) => c.status === 'up').length
     // Without the database or the cache nobody gets in; without Zenzefi the accounts side still works.
     const status: HealthStatus = database.status === 'down' || redis.status === 'down' ? 'unhealthy' : zenzefi.status === 'down' ? 'degraded' : 'healthy'
@@ -78,9 +88,16 @@ export function createHealth(deps: {
 
   /** Concurrent callers share one round of checks. */
   const detailed = () => (inFlight ??= run().finally(() => (inFlight = null)))
+  let draining = false
 
   return {
     detailed,
+    /** Readiness for a load balancer: no checks, only whether this instance has started shutting down. */
+    readiness: (): Readiness => ({ status: draining ? 'draining' : 'ready' }),
+    /** From now on readiness() says draining (graceful shutdown has begun); there is no way back. */
+    startDraining() {
+      draining = true
+    },
     async summary(): Promise<{ status: HealthStatus; timestamp: string }> {
       const report = last && Date.now() - last.at < summaryTtlMs ? last.report : await detailed()
       return { status: report.status, timestamp: report.timestamp }

@@ -3,6 +3,8 @@ import type { TokenCache, TokenGrant } from '../cache/interface'
 import { generateAccessToken, hashAccessToken, TOKEN_PATTERN, type TokenCipher } from '../crypto/access-token'
 import type { Db } from '../db/client'
 import { type AccessTokenRow, accessTokens, users } from '../db/schema'
+import { type GatewayMetrics, gatewayMetrics } from '../metrics/gateway'
+import { noopMetrics } from '../metrics/interface'
 import type { Clock } from './clock'
 import { DomainError } from './errors'
 
@@ -31,8 +33,11 @@ export function createTokenService(deps: {
   hashToken?: (token: string) => string | Promise<string>
   /** false where the database client lives for a single request (Workers). */
   prepareQueries?: boolean
+  /** zenzefi_token_checks_total: the shape refusals (tier memory, invalid) and the PostgreSQL tier; the cache counts its own tiers. */
+  metrics?: GatewayMetrics
 }) {
   const { db, cache, cipher, clock } = deps
+  const checks = (deps.metrics ?? gatewayMetrics(noopMetrics)).tokenChecks
   const hashToken = deps.hashToken ?? hashAccessToken
 
   const isLive = (row: Pick<AccessTokenRow, 'isActive' | 'expiresAt'>, now: Date) => row.isActive && (row.expiresAt === null || row.expiresAt > now)
@@ -83,12 +88,19 @@ export function createTokenService(deps: {
 
   /** The grant for a presented token through the three tiers, expired or not; null if unknown, revoked or owner inactive. */
   const lookup = async (token: string): Promise<{ hash: string; grant: TokenGrant } | null> => {
-    if (!TOKEN_PATTERN.test(token)) return null
+    if (!TOKEN_PATTERN.test(token)) {
+      checks.memory.invalid.inc()
+      return null
+    }
     const hash = await hashToken(token)
     const cached = await cache.get(hash)
     if (cached) return { hash, grant: cached }
     const grant = await loadGrant(grantByHash, hash)
-    if (!grant) return null
+    if (!grant) {
+      checks.postgres.miss.inc()
+      return null
+    }
+    checks.postgres.hit.inc()
     const ttl = ttlSeconds(grant, clock.now().getTime())
     if (ttl > 0) await cache.set(hash, grant, ttl)
     return { hash, grant }

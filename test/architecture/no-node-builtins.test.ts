@@ -16,7 +16,13 @@ const SOURCE_FILE = /\.(?:[cm]?ts|[cm]?js)$/
 
 /** Files that know their platform (paths relative to the repository, `/`-separated). */
 function isPlatformAdapter(file: string): boolean {
-  return file.startsWith('src/runtime/') || file.startsWith('src/cli/') || file === 'src/db/connect-node.ts' || file === 'src/cache/redis.ts'
+  return (
+    file.startsWith('src/runtime/') ||
+    file.startsWith('src/cli/') ||
+    file === 'src/db/connect-node.ts' ||
+    file === 'src/cache/redis.ts' ||
+    file === 'src/limits/redis.ts'
+  )
 }
 
 /** Workers adapters: run in workerd, where nodejs_compat provides AsyncLocalStorage. */
@@ -99,6 +105,7 @@ describe('imports under src/', () => {
     expect(names).toContain('src/runtime/workers/main.ts')
     expect(names).toContain('src/db/connect-node.ts')
     expect(names).toContain('src/cache/redis.ts')
+    expect(names).toContain('src/limits/redis.ts')
     expect(names).toContain('src/cli/main.ts')
   })
 
@@ -123,6 +130,7 @@ describe('imports under src/', () => {
     // …and shared code that imports a Node-only adapter.
     expect(violations('src/gateway/headers.ts', "import { createNodeProxy } from '../runtime/node/proxy'\n")).toHaveLength(1)
     expect(violations('src/app.ts', "import { openDatabase } from './db/connect-node'\n")).toHaveLength(1)
+    expect(violations('src/app.ts', "import { createRedisLimiter } from './limits/redis'\n")).toHaveLength(1)
     // Types are erased: naming an adapter's type loads nothing.
     expect(violations('src/app.ts', "import type { NodeProxy } from './runtime/node/proxy'\n")).toEqual([])
     // Adapters may; worker adapters only what nodejs_compat gives them.

@@ -11,6 +11,7 @@ const request = (kind: ProxyRequest['kind'], headers: Record<string, string> = {
   header: (n) => headers[n],
   headerPairs: () => Object.entries(headers),
   clientIp: '127.0.0.1',
+  requestId: 'test-request-id',
   proto: 'http',
 })
 
@@ -50,6 +51,7 @@ describe("the gateway's pipeline", () => {
       'token-source',
       'websocket-origin',
       'authorize',
+      'rate-limit',
       'websocket-cap',
       'upstream-plan',
     ])
@@ -66,6 +68,6 @@ describe("the gateway's pipeline", () => {
       ...request('http', { origin: 'https://evil.example', 'access-control-request-method': 'PUT' }),
       method: 'OPTIONS',
     })
-    expect(foreign.kind === 'reply' && foreign.reply.headers).toEqual([])
+    expect(foreign.kind === 'reply' && foreign.reply.headers).toEqual(['X-Request-Id', 'test-request-id'])
   })
 })

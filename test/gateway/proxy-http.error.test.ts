@@ -83,7 +83,8 @@ describe('when Zenzefi fails', () => {
     const started = Date.now()
     const res = await get(f.gw, '/hang', token)
     expect(res.status).toBe(504)
-    expect(await res.json()).toEqual({ detail: 'Gateway Timeout: Zenzefi server did not respond' })
+    // Our 5xx names the request, as its X-Request-Id does.
+    expect(await res.json()).toEqual({ detail: 'Gateway Timeout: Zenzefi server did not respond', request_id: res.headers.get('x-request-id') })
     expect(Date.now() - started).toBeGreaterThanOrEqual(900)
     expect(Date.now() - started).toBeLessThan(5000)
   })

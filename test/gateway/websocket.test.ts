@@ -583,7 +583,10 @@ describe('with other gateway settings', () => {
     const g = await startGateway({ database: db, upstream: { url: `https://127.0.0.1:${closedPort}`, caFile: up.caFile } })
     try {
       const { token } = await customer(g.t)
-      expect(await refusal(g, `/echo?token=${token}`)).toEqual({ status: 502, body: { detail: 'Bad Gateway: Unable to reach Zenzefi server' } })
+      expect(await refusal(g, `/echo?token=${token}`)).toEqual({
+        status: 502,
+        body: { detail: 'Bad Gateway: Unable to reach Zenzefi server', request_id: expect.any(String) },
+      })
     } finally {
       await g.close()
     }
@@ -609,7 +612,10 @@ describe('with other gateway settings', () => {
     try {
       const { token } = await customer(g.t)
       const started = performance.now()
-      expect(await refusal(g, `/hang?token=${token}`)).toEqual({ status: 504, body: { detail: 'Gateway Timeout: Zenzefi server did not respond' } })
+      expect(await refusal(g, `/hang?token=${token}`)).toEqual({
+        status: 504,
+        body: { detail: 'Gateway Timeout: Zenzefi server did not respond', request_id: expect.any(String) },
+      })
       expect(performance.now() - started).toBeLessThan(3000)
     } finally {
       await g.close()

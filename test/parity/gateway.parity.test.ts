@@ -14,6 +14,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WebSocket } from 'ws'
+import { recordSecret } from '../support/log-scan'
 import { type PlainUpstream, startPlainUpstream } from '../support/plain-upstream'
 import { startRedisServer } from '../support/redis-server'
 import { services } from '../support/services'
@@ -60,7 +61,18 @@ describe.each(targets)('$name', (kind) => {
   beforeAll(async () => {
     up = await startPlainUpstream()
     // A short upstream timeout, to see 504 quickly and that it bounds only the wait for an answer.
-    target = await kind.start({ upstreamUrl: up.url, backendUrl: BACKEND, redisUrl, env: { ZENZEFI_TIMEOUT_SECONDS: String(TIMEOUT_S) } })
+    target = await kind.start({
+      upstreamUrl: up.url,
+      backendUrl: BACKEND,
+      redisUrl,
+      env: {
+        ZENZEFI_TIMEOUT_SECONDS: String(TIMEOUT_S),
+        // Every customer of every run signs up from 127.0.0.1, and a shared Redis keeps those counts between runs.
+        REGISTER_RATE_PER_ADDRESS: '10000/h',
+        LOGIN_RATE_PER_ADDRESS: '10000/m',
+        PURCHASE_RATE_PER_ADDRESS: '10000/m',
+      },
+    })
   })
   afterAll(async () => {
     await target?.close()
@@ -92,6 +104,10 @@ describe.each(targets)('$name', (kind) => {
     expect(bought.status).toBe(201)
     const token = (await bought.json()) as { id: string; token: string; activated_at: string | null }
     expect(token.activated_at).toBeNull()
+    // Neither runtime may log them (test/support/log-scan.setup.ts checks every line both wrote).
+    recordSecret(account.password, 'password')
+    recordSecret(jwt, 'JWT')
+    recordSecret(token.token, 'access token')
     return { user, jwt, token: token.token, tokenId: token.id }
   }
 
@@ -297,7 +313,7 @@ describe.each(targets)('$name', (kind) => {
     const started = performance.now()
     const res = await call(`${PREFIX}/hang`, { headers: { 'x-access-token': c.token } })
     expect(res.status).toBe(504)
-    expect(await res.json()).toEqual({ detail: 'Gateway Timeout: Zenzefi server did not respond' })
+    expect(await res.json()).toEqual({ detail: 'Gateway Timeout: Zenzefi server did not respond', request_id: res.headers.get('x-request-id') })
     expect(performance.now() - started).toBeGreaterThanOrEqual(TIMEOUT_S * 1000 - 50)
   })
 
@@ -307,7 +323,8 @@ describe.each(targets)('$name', (kind) => {
     try {
       const res = await fetch(`${dead.url}${PREFIX}/page`, { headers: { 'x-access-token': c.token } })
       expect(res.status).toBe(502)
-      const { detail } = (await res.json()) as { detail: string }
+      const { detail, request_id } = (await res.json()) as { detail: string; request_id: string }
+      expect(request_id).toBe(res.headers.get('x-request-id'))
       // The contract allows a short reason after the message. Node names it from the
       // socket error; workerd's fetch only says "Network connection lost.", so the worker gives none.
       expect(detail).toBe(
@@ -341,11 +358,12 @@ const preflights = new Map<string, Record<string, string | null>>()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
-/** A 5xx body is `{"detail"}` (plus the contract's `request_id`, once there is one). */
+/** A 5xx body of ours is `{"detail", "request_id"}`, the id being the answer's own X-Request-Id. */
 async function errorBody(res: Response): Promise<{ detail: string }> {
   expect(res.headers.get('content-type')).toMatch(/^application\/json/)
   const body = (await res.json()) as Record<string, unknown>
-  expect(Object.keys(body).filter((k) => k !== 'detail' && k !== 'request_id')).toEqual([])
+  expect(Object.keys(body).sort()).toEqual(['detail', 'request_id'])
+  expect(body.request_id).toBe(res.headers.get('x-request-id'))
   return body as { detail: string }
 }
 
@@ -455,6 +473,56 @@ describe.each(targets)('$name: edges', (kind) => {
     await sleep(500) // a second line would be written by now
     const lines = target.logs.filter((l) => l.includes(path))
     expect(lines, lines.join('\n')).toHaveLength(1)
+  })
+
+  it('X-Request-Id: an acceptable client id is kept, reaches Zenzefi and names the access line; any other is replaced and never reaches Zenzefi', async () => {
+    const path = `/rid-${uid()}`
+    const kept = `client_${uid()}-ID`
+    const res = await proxied(path, { headers: { 'x-request-id': kept } })
+    expect(res.status).toBe(200)
+    await res.text()
+    expect(res.headers.get('x-request-id')).toBe(kept)
+    expect(up.to(`${BASE}${path}`).map((r) => r.headers['x-request-id'])).toEqual([kept])
+    await eventually(() => target.logs.some((l) => l.includes(path)), 3_000, `a log line naming ${path}`)
+    const line = JSON.parse(target.logs.find((l) => l.includes(path))!.replace(/^[^{]*/, '')) as Record<string, unknown>
+    expect(line).toMatchObject({ method: 'GET', path: `${PREFIX}${path}`, status: 200, mode: 'direct', request_id: kept, user_id: c.userId })
+    expect(typeof line.token_id).toBe('string')
+    expect(typeof line.upstream_ms).toBe('number')
+    expect(line.client_ip).toBe('127.0.0.1')
+
+    for (const bad of ['x'.repeat(65), 'has space', 'semi;colon', '']) {
+      const other = `/rid-bad-${uid()}`
+      const r = await proxied(other, { headers: { 'x-request-id': bad } })
+      await r.text()
+      const given = r.headers.get('x-request-id')!
+      expect(given, JSON.stringify(bad)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+      expect(up.to(`${BASE}${other}`).map((s) => s.headers['x-request-id'])).toEqual([given])
+    }
+    // Our own answers, before any Zenzefi: a step's refusal, the API, the front door's 413.
+    const refused = await req(target.url, `${PREFIX}/anything`, { headers: { 'x-request-id': 'refused-1' } })
+    expect([refused.status, refused.headers.get('x-request-id')]).toEqual([401, 'refused-1'])
+    // (Not /health: its probe would reach Zenzefi as a request of no customer's.)
+    const api = await req(target.url, '/', { headers: { 'x-request-id': 'api-1' } })
+    expect([api.status, api.headers.get('x-request-id')]).toEqual([200, 'api-1'])
+    const big = await req(target.url, '/api/v1/auth/login', {
+      ...json({ email: 'x'.repeat(70_000) }),
+      headers: { 'content-type': 'application/json', 'x-request-id': 'big-1' },
+    })
+    expect([big.status, big.headers.get('x-request-id')]).toEqual([413, 'big-1'])
+  })
+
+  it('over PROXY_RATE_BURST: 429 with Retry-After and the limit, and Zenzefi never sees the requests over it', async () => {
+    const limited = await target.sibling(`${up.url}${BASE}`, { RATE_LIMITS: 'on', PROXY_RATE_PER_SECOND: '1', PROXY_RATE_BURST: '3' })
+    extras.push(limited)
+    const path = `/limited-${uid()}`
+    const answers: Response[] = []
+    for (let i = 0; i < 5; i++) answers.push(await req(limited.url, `${PREFIX}${path}`, { headers: { 'x-access-token': c.token } }))
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 429, 429])
+    expect(up.to(`${BASE}${path}`)).toHaveLength(3)
+    const refused = answers[3]!
+    expect(refused.headers.get('retry-after')).toBe('1')
+    expect(await refused.json()).toEqual({ detail: 'Too many requests. Try again in 1 seconds.', limit: 1, window: 1, retry_after: 1 })
+    for (const r of answers.slice(0, 3)) await r.text()
   })
 
   it('a login with an unknown email: 401 "Incorrect email or password" within 10 s, several times on a fresh instance', async () => {

@@ -13,6 +13,7 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { freePort, startUpstream, type Upstream } from '../support/gateway'
+import { TEST_FILE_NAMESPACE } from '../support/harness'
 import { startRedisServer } from '../support/redis-server'
 import { services } from '../support/services'
 import { buildWorker } from '../support/worker'
@@ -28,7 +29,8 @@ interface Started {
 /** The script as `npm run start:worker` runs it after the build (node + tsx), with exactly this environment. */
 function run(env: Record<string, string>): Started {
   const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    // Its own rate-limit counters: other files register from the same address on the same Redis.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', RATE_LIMIT_NAMESPACE: TEST_FILE_NAMESPACE, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

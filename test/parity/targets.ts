@@ -5,7 +5,8 @@
 import type { Readable } from 'node:stream'
 import { Miniflare } from 'miniflare'
 import { freePort, startGateway } from '../support/gateway'
-import { TEST_SECRET, type TestDatabase, testDatabase } from '../support/harness'
+import { TEST_FILE_NAMESPACE, TEST_SECRET, type TestDatabase, testDatabase } from '../support/harness'
+import { recordLogLine } from '../support/log-scan'
 import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge'
 import { buildWorker, WORKER_BUNDLE, wranglerCompatibility } from '../support/worker'
 
@@ -94,6 +95,7 @@ export const workerTarget: TargetKind = {
         // The same values startApp gives the Node target (NODE_ENV=test allows bcrypt cost 4).
         NODE_ENV: 'test',
         SECRET_KEY: TEST_SECRET,
+        RATE_LIMIT_NAMESPACE: TEST_FILE_NAMESPACE,
         BCRYPT_ROUNDS: '4',
         DATABASE_URL: database.url!,
         ZENZEFI_TARGET_URL: upstream,
@@ -138,7 +140,11 @@ export async function startLoggedWorker(bindings: Record<string, string>): Promi
       if (process.env.WORKER_LOG) process.stdout.write(chunk)
       const lines = (rest + chunk).split('\n')
       rest = lines.pop()!
-      for (const line of lines) if (line.trim()) logs.push(line)
+      for (const line of lines) {
+        if (!line.trim()) continue
+        logs.push(line)
+        recordLogLine(line)
+      }
     })
   }
   const mf = new Miniflare({

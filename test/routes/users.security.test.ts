@@ -17,7 +17,7 @@ describe('a write that fails in the database', () => {
         json: { full_name: 'boom-full-name', password: 'the-new-secret-password' },
       })
       expect(res.status).toBe(500)
-      expect(await res.json()).toEqual({ detail: 'Internal Server Error' })
+      expect(await res.json()).toEqual({ detail: 'Internal Server Error', request_id: res.headers.get('x-request-id') })
       const lines = f.t.logs.slice(before)
       const line = lines.find((l) => l.includes('unhandled error'))
       expect(line).toBeDefined()
@@ -30,7 +30,8 @@ describe('a write that fails in the database', () => {
       expect(all).not.toContain('the-new-secret-password')
       expect(all).not.toContain('boom-full-name') // a parameter too
       expect(all).not.toMatch(/Failed query|params:/)
-      expect(Object.keys(logged).sort()).toEqual(['error', 'level', 'method', 'msg', 'path', 'time'])
+      expect(Object.keys(logged).sort()).toEqual(['error', 'level', 'method', 'msg', 'path', 'request_id', 'time'])
+      expect(logged.request_id).toBe(res.headers.get('x-request-id'))
     } finally {
       await f.db.db.execute(sql`alter table users drop constraint zz_test_no_boom`)
     }

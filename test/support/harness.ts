@@ -10,6 +10,10 @@ import { migrateDatabase, openDatabase } from '../../src/db/connect-node'
 import { createLogger } from '../../src/logger'
 import { buildNodeDeps } from '../../src/runtime/node/deps'
 import type { Clock } from '../../src/services/clock'
+import { recordLogLine, recordSecret } from './log-scan'
+
+/** Keeps this test file's rate-limit counters apart in a shared Redis (each file loads this module anew). */
+export const TEST_FILE_NAMESPACE = `t${randomBytes(6).toString('hex')}`
 
 export const TEST_SECRET = 'test-secret-key-that-is-long-enough-0123456789'
 
@@ -97,14 +101,21 @@ export async function startApp(opts: {
       SECRET_KEY: TEST_SECRET,
       BCRYPT_ROUNDS: '4',
       ZENZEFI_TARGET_URL: 'http://127.0.0.1:9',
+      // Limit counters of this test file only: files (and earlier runs) share one Redis and one client address.
+      RATE_LIMIT_NAMESPACE: TEST_FILE_NAMESPACE,
       DATABASE_URL: opts.database.url ?? undefined,
       REDIS_URL: redisUrl ?? undefined,
       ...opts.env,
     },
     { version: '9.9.9-test' },
   )
+  recordSecret(config.secretKey, 'SECRET_KEY')
   const logs: string[] = []
-  const log = createLogger((line) => logs.push(line), 'debug')
+  // Also recorded for the secret scan (log-scan.setup.ts), which fails the file if an issued secret is in any line.
+  const log = createLogger((line) => {
+    logs.push(line)
+    recordLogLine(line)
+  }, 'debug')
   const deps = await buildNodeDeps(config, log, { database: opts.database })
   if (opts.cache) {
     const own = deps.close
@@ -146,18 +157,29 @@ export function newAccount(overrides: Partial<{ email: string; username: string;
 /** Registers and logs in through the HTTP API; returns the user and a JWT. */
 export async function signUp(t: TestApp, overrides: Parameters<typeof newAccount>[0] = {}) {
   const account = newAccount(overrides)
+  recordSecret(account.password, 'password')
   const reg = await t.request('/api/v1/auth/register', { method: 'POST', json: account })
   if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${await reg.text()}`)
   const user = (await reg.json()) as { id: string; email: string; username: string }
   const login = await t.request('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })
   const { access_token } = (await login.json()) as { access_token: string }
+  recordSecret(access_token, 'JWT')
   return { account, user, jwt: access_token }
 }
 
 export async function purchase(t: TestApp, jwt: string, hours = 24) {
   const res = await t.request('/api/v1/tokens/purchase', { method: 'POST', json: { duration_hours: hours }, bearer: jwt })
   if (res.status !== 201) throw new Error(`purchase failed: ${res.status} ${await res.text()}`)
-  return (await res.json()) as { id: string; token: string; duration_hours: number; expires_at: string | null; activated_at: string | null; is_active: boolean }
+  const bought = (await res.json()) as {
+    id: string
+    token: string
+    duration_hours: number
+    expires_at: string | null
+    activated_at: string | null
+    is_active: boolean
+  }
+  recordSecret(bought.token, 'access token (also the cookie value)')
+  return bought
 }
 
 /** One test file's database and app, made before its tests and dropped after them. */

@@ -12,7 +12,7 @@ export function openWebSocket(url: string, opts: ClientOptions & { protocols?: s
       res.on('data', (c: Buffer) => (body += c))
       res.on('end', () => {
         ws.terminate()
-        reject(Object.assign(new Error(`refused: ${res.statusCode}`), { status: res.statusCode, body }))
+        reject(Object.assign(new Error(`refused: ${res.statusCode}`), { status: res.statusCode, body, headers: res.headers }))
       })
     })
     ws.on('error', reject)

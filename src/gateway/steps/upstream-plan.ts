@@ -36,6 +36,8 @@ export function upstreamPlan(deps: {
         tokenId: auth!.grant.tokenId,
         isOwnCredential: () => own,
       })
+      // Ours, valid by construction: the client's own copy (any spelling) was dropped above with the identity headers.
+      headers['x-request-id'] = req.requestId
       state.plan = {
         target: basePath + req.path + (websocket ? withoutTokenParam(req.search) : req.search),
         headers,

@@ -8,11 +8,15 @@ import { type Config, type Env, loadConfig } from '../../config'
 import { createTokenCipher } from '../../crypto/access-token'
 import type { Database } from '../../db/client'
 import { migrateDatabase, openDatabase } from '../../db/connect-node'
+import { createRedisLimiter } from '../../limits/redis'
 import { consoleLogger, type Logger } from '../../logger'
+import { gatewayMetrics } from '../../metrics/gateway'
+import type { Metrics } from '../../metrics/interface'
 import { systemClock } from '../../services/clock'
+import { nodeMetricsFor } from './metrics'
 import { ownCredentialCheck } from './own-credential'
-import { fromRoot } from './project-root'
 import { createPasswordPool } from './password-pool'
+import { fromRoot } from './project-root'
 import { developmentSecretKey } from './secret-key'
 import { createUpstreamProbe } from './upstream-probe'
 
@@ -28,9 +32,9 @@ export async function nodeConfig(env: Env, log: Logger): Promise<Config> {
   return loadConfig(env, { secretKey, version: packageVersion() })
 }
 
-export async function openCache(config: Config, log: Logger): Promise<TokenCache> {
+export async function openCache(config: Config, log: Logger, metrics?: Metrics): Promise<TokenCache> {
   const shared = config.redisUrl ? await createRedisStore(config.redisUrl) : null
-  return createTieredCache(shared, log)
+  return createTieredCache(shared, log, { metrics: metrics ? gatewayMetrics(metrics) : undefined })
 }
 
 /** Wires the real parts for Node: Postgres or PGlite, Redis or memory, bcrypt in worker threads. */
@@ -45,7 +49,11 @@ export async function buildNodeDeps(
   }
   const database = given?.database ?? (await openDatabase(config))
   if (!given) await migrateDatabase(database, config.databaseUrl)
-  const cache = await openCache(config, log)
+  // prom-client when something can read it (METRICS_ADDR or METRICS_TOKEN), else the no-op.
+  const metrics = nodeMetricsFor(config)
+  const cache = await openCache(config, log, metrics)
+  // Rate limits and failed-login counters shared by every instance on this Redis (else per instance).
+  const limiter = config.redisUrl ? await createRedisLimiter(config.redisUrl) : null
   const hasher = createPasswordPool(config.bcryptRounds)
   return {
     config,
@@ -58,8 +66,10 @@ export async function buildNodeDeps(
     probeUpstream: createUpstreamProbe(config),
     hashToken: nodeSha256,
     isOwnCredential: ownCredentialCheck(config.secretKey),
+    limiter,
+    metrics,
     async close() {
-      await Promise.allSettled([cache.close(), hasher.close?.()])
+      await Promise.allSettled([cache.close(), hasher.close?.(), limiter?.close()])
       if (!given) await database.close()
     },
   }

@@ -1,15 +1,63 @@
 import { createApp } from '../../app'
 import { ConfigError } from '../../config'
 import { buildNodeDeps, nodeConfig } from './deps'
+import { type MetricsListener, scraperOf, startMetricsListener } from './metrics'
 import { createNodeServer } from './server'
 import { stdoutLogger } from './stdout-log'
 
 const log = stdoutLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'info')
 
+/** Ends the process once the log lines of this turn are out (stdout-log writes whatever is left at exit). */
+const exit = (code: number) => setImmediate(() => process.exit(code))
+
+/** What SIGTERM and SIGINT do; set once the server exists. Before that a signal just ends the process. */
+let onSignal: ((signal: NodeJS.Signals) => void) | null = null
+let signalled = false
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    // A second signal (an impatient orchestrator, a second Ctrl-C) must not kill the shutdown under way.
+    if (signalled) return void log.warn('already shutting down', { signal })
+    signalled = true
+    if (onSignal) return onSignal(signal)
+    log.info('stopped before the server started', { signal })
+    exit(0)
+  })
+}
+
 async function main() {
   const config = await nodeConfig(process.env, log)
   const deps = await buildNodeDeps(config, log)
   const server = createNodeServer(deps, createApp(deps))
+  // METRICS_ADDR: its own listener (a taken port is a warning; the gateway serves on without it).
+  const scraper = scraperOf(deps.metrics)
+  const metricsListener: Promise<MetricsListener | null> =
+    config.metricsAddr && scraper ? startMetricsListener(config.metricsAddr, scraper, log) : Promise.resolve(null)
+  server.on('error', (err) => {
+    log.error('server error', { error: err })
+    exit(1)
+  })
+  onSignal = (signal) => {
+    const { shutdownDrainSeconds: drain, shutdownTimeoutSeconds: timeout } = config
+    log.info('shutting down', { signal, drain_seconds: drain, timeout_seconds: timeout })
+    // Backstop: should closing the database or Redis hang, the process still ends (and before compose's 35 s SIGKILL).
+    setTimeout(
+      () => {
+        log.error('shutdown did not complete; exiting anyway')
+        exit(0)
+      },
+      (drain + timeout + 5) * 1000,
+    ).unref()
+    server.shutdown(() => {
+      metricsListener
+        .then((listener) => listener?.close())
+        .then(() => deps.close())
+        .catch((err) => log.error('closing the database or cache failed', { error: err }))
+        .finally(() => {
+          log.info('stopped', { signal })
+          exit(0)
+        })
+    })
+  }
   server.listen(config.port, config.host, () => {
     const info = server.address() as { address: string; port: number }
     log.info('listening', {
@@ -19,16 +67,9 @@ async function main() {
       zenzefi: config.zenzefiTargetUrl,
     })
   })
-  const stop = (signal: string) => {
-    log.info('shutting down', { signal })
-    server.shutdown(() => void deps.close().finally(() => process.exit(0)))
-    setTimeout(() => process.exit(0), 10_000).unref()
-  }
-  process.once('SIGINT', () => stop('SIGINT'))
-  process.once('SIGTERM', () => stop('SIGTERM'))
 }
 
 main().catch((err) => {
   log.error(err instanceof ConfigError ? `configuration error: ${err.message}` : 'failed to start', { error: err })
-  process.exit(1)
+  exit(1)
 })

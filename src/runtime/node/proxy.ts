@@ -4,11 +4,15 @@ import https from 'node:https'
 import type { Duplex, Readable } from 'node:stream'
 import zlib from 'node:zlib'
 import type { Config } from '../../config'
+import { type Access, accessFields, proxyModeOf } from '../../gateway/access-log'
 import { BAD_GATEWAY, GATEWAY_TIMEOUT } from '../../gateway/answers'
 import { decodableEncoding, downstreamResponseHeaders, type HeaderPair } from '../../gateway/headers'
 import type { LiveSessions } from '../../gateway/live-sessions'
 import type { ProxyKind, ProxyPipeline, ProxyRequest } from '../../gateway/pipeline'
+import { REQUEST_ID_HEADER, type RequestMeta } from '../../gateway/request-id'
 import type { Logger } from '../../logger'
+import { type GatewayMetrics, gatewayMetrics, type UpstreamError } from '../../metrics/gateway'
+import { noopMetrics } from '../../metrics/interface'
 import { bodyKind, isIdentity } from '../../rewrite/body'
 import { rewriteTextBytes } from '../../rewrite/text'
 import { PROXY_PREFIX } from '../../rewrite/url-mapper'
@@ -22,8 +26,8 @@ export function pairsOf(raw: string[]): HeaderPair[] {
   return out
 }
 
-/** A node:http request as the pipeline sees it: the client address is the socket's, never a header's. */
-export function proxyRequest(req: IncomingMessage, kind: ProxyKind, route: { path: string; search: string }): ProxyRequest {
+/** A node:http request as the pipeline sees it, with what the front door decided (client address, request id). */
+export function proxyRequest(req: IncomingMessage, kind: ProxyKind, route: { path: string; search: string }, meta: RequestMeta): ProxyRequest {
   return {
     kind,
     method: req.method ?? 'GET',
@@ -34,8 +38,9 @@ export function proxyRequest(req: IncomingMessage, kind: ProxyKind, route: { pat
       return Array.isArray(v) ? v.join(', ') : v
     },
     headerPairs: () => pairsOf(req.rawHeaders),
-    clientIp: req.socket.remoteAddress ?? '',
-    proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    clientIp: meta.clientIp,
+    requestId: meta.requestId,
+    proto: meta.proto,
   }
 }
 
@@ -72,10 +77,26 @@ function failureReason(err: NodeJS.ErrnoException): string {
   return 'upstream error'
 }
 
-function sendJson(res: ServerResponse, status: number, detail: string) {
-  if (res.headersSent) return void res.destroy()
-  const body = JSON.stringify({ detail })
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
+/** zenzefi_upstream_errors_total's reason for a failed request to Zenzefi. */
+export function upstreamErrorOf(err: NodeJS.ErrnoException, timedOut: boolean): UpstreamError {
+  if (timedOut || err.code === 'ETIMEDOUT') return 'timeout'
+  if (err.code === 'ECONNREFUSED') return 'refused'
+  if (err.code && (TLS_TRUST_CODES.has(err.code) || err.code.startsWith('ERR_TLS_') || err.code.startsWith('ERR_SSL_') || err.code.includes('CERT')))
+    return 'tls'
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return 'reset'
+  return 'other'
+}
+
+/** Our own 502/504: `{"detail", "request_id"}`; returns the body's length. */
+function sendJson(res: ServerResponse, status: number, detail: string, requestId: string): number {
+  if (res.headersSent) {
+    res.destroy()
+    return 0
+  }
+  const body = JSON.stringify({ detail, request_id: requestId })
+  const length = Buffer.byteLength(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': length, [REQUEST_ID_HEADER]: requestId }).end(body)
+  return length
 }
 
 const BODYLESS_STATUS = new Set([204, 304])
@@ -111,17 +132,20 @@ type Stream = Readable | Duplex
  * on Node 20 (an AbortController and a DOMException per call), which on small
  * responses is most of a bare proxy's whole budget.
  */
-function relay(stages: Stream[], upRes: IncomingMessage, res: ServerResponse, done: (err?: Error) => void) {
+function relay(stages: Stream[], upRes: IncomingMessage, res: ServerResponse, done: (err: Error | undefined, bytesOut: number) => void) {
   let finished = false
+  let bytesOut = 0
   const fail = (err: Error) => {
     if (finished) return
     finished = true
     for (const s of stages) s.destroy()
     if (!res.destroyed) res.destroy()
-    done(err)
+    done(err, bytesOut)
   }
   let tail: NodeJS.ReadableStream = stages[0]!
   for (const s of stages.slice(1)) tail = tail.pipe(s as Duplex)
+  // Counted as it goes to the client (after rewriting), for the access line.
+  tail.on('data', (chunk: Buffer) => void (bytesOut += chunk.length))
   tail.pipe(res)
   for (const s of stages) s.on('error', fail)
   // An upstream that dies mid-body ends its stream without an error on some paths: a short body must not look complete.
@@ -131,7 +155,7 @@ function relay(stages: Stream[], upRes: IncomingMessage, res: ServerResponse, do
   res.on('finish', () => {
     if (finished) return
     finished = true
-    done()
+    done(undefined, bytesOut)
   })
   res.on('close', () => {
     if (!res.writableFinished) fail(new Error('client went away'))
@@ -143,8 +167,9 @@ function relay(stages: Stream[], upRes: IncomingMessage, res: ServerResponse, do
  * keep-alive agent, bodies piped with backpressure. The decisions (auth, headers,
  * URL mapping, rewriting) are the shared gateway code's.
  */
-export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline; sessions: LiveSessions; log: Logger }) {
+export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline; sessions: LiveSessions; log: Logger; metrics?: GatewayMetrics }) {
   const { config, pipeline, sessions, log } = deps
+  const metrics = deps.metrics ?? gatewayMetrics(noopMetrics)
   const target = new URL(config.zenzefiTargetUrl)
   const transport = target.protocol === 'https:' ? https : http
   const agent = upstreamAgent(config)
@@ -152,23 +177,31 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
 
   return {
     agent,
-    async handle(req: IncomingMessage, res: ServerResponse, route: { path: string; search: string }): Promise<void> {
+    async handle(req: IncomingMessage, res: ServerResponse, route: { path: string; search: string }, meta: RequestMeta): Promise<void> {
       const started = performance.now()
       const method = req.method ?? 'GET'
-      // Path only: query strings may carry tokens.
-      const logPath = PROXY_PREFIX + route.path
-      const logLine = (status: number, extra?: Record<string, unknown>) =>
-        log.info('proxy', { method, path: logPath, status, ms: Math.round((performance.now() - started) * 10) / 10, ...extra })
+      // The one access line for this request. Path only: query strings may carry tokens.
+      const access: Access = { method, path: PROXY_PREFIX + route.path, status: 0, started, meta, mode: proxyModeOf(req.headers['x-local-url']) }
+      // Counted where the access line is written: every proxied request has exactly one.
+      const logLine = (status: number, extra?: Record<string, unknown>) => {
+        metrics.proxied(access.mode === 'desktop' ? 'desktop' : 'direct', status, access.bytesIn, access.bytesOut)
+        log.info('proxy', accessFields({ ...access, status }, extra))
+      }
 
-      const outcome = await pipeline.run(proxyRequest(req, 'http', route))
+      const outcome = await pipeline.run(proxyRequest(req, 'http', route, meta))
       if (outcome.kind === 'reply') {
         const { reply } = outcome
         // A body we refused is read and dropped (Node does that once the answer is sent), never forwarded.
         res.writeHead(reply.status, reply.headers).end(reply.body)
+        access.grant = outcome.grant
+        access.bytesOut = Buffer.byteLength(reply.body)
         logLine(reply.status)
         return
       }
       const { plan } = outcome
+      access.grant = plan.grant
+      access.mode = plan.mapper.desktop ? 'desktop' : 'direct'
+      access.bytesIn = plan.framing.kind === 'length' ? plan.framing.length : plan.framing.kind === 'none' ? 0 : null
 
       const headers: Record<string, string> = plan.headers
       // Forwarded framed as it came: a chunked body goes on chunked (node:http then encodes the chunks).
@@ -196,27 +229,38 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
         }, timeoutMs)
       }
       arm()
-      const unregister = sessions.register(plan.hash, plan.grant.expiresAt, () => {
-        upReq.destroy()
-        res.destroy()
-      })
+      // Its end also gives back the request's in-flight place (outcome.release, from the rate-limit step).
+      const unregister = sessions.register(
+        plan.hash,
+        plan.grant.expiresAt,
+        () => {
+          upReq.destroy()
+          res.destroy()
+        },
+        'stream',
+        outcome.release,
+      )
       // The client went away (or its stream was closed on revocation): stop the upstream work too.
       res.on('close', () => {
         clearTimeout(timer)
         unregister()
         if (!res.writableFinished) upReq.destroy()
       })
+      // A client that left while the pipeline ran has closed already: no 'close' event is coming.
+      if (res.destroyed) unregister()
 
       upReq.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer)
+        // A client that went away destroyed this request itself: not Zenzefi's failure.
+        if (!res.destroyed) metrics.upstreamErrors[upstreamErrorOf(err, timedOut)].inc()
         if (res.headersSent || res.destroyed) return void res.destroy()
         if (timedOut) {
-          sendJson(res, 504, GATEWAY_TIMEOUT)
+          access.bytesOut = sendJson(res, 504, GATEWAY_TIMEOUT, meta.requestId)
           logLine(504, { error: `no response headers within ${config.zenzefiTimeoutSeconds} s (ZENZEFI_TIMEOUT_SECONDS)` })
           return
         }
         const reason = failureReason(err)
-        sendJson(res, 502, `${BAD_GATEWAY} (${reason})`)
+        access.bytesOut = sendJson(res, 502, `${BAD_GATEWAY} (${reason})`, meta.requestId)
         const fix =
           reason === 'upstream certificate not trusted'
             ? 'set ZENZEFI_CA_FILE to the PEM of the CA that signed the Zenzefi certificate (or ZENZEFI_TLS_INSECURE=true to skip verification)'
@@ -227,6 +271,8 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
       upReq.on('response', (upRes) => {
         answered = true
         clearTimeout(timer)
+        access.upstreamMs = performance.now() - started
+        metrics.upstreamDuration.observe(access.upstreamMs / 1000)
         const status = upRes.statusCode ?? 502
         const bodyless = method === 'HEAD' || BODYLESS_STATUS.has(status)
         const encoding = decodableEncoding(upRes.headers['content-encoding'])
@@ -243,9 +289,15 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
                 return logLine(status, { error: 'stream aborted' })
               }
               const out = rewriteTextBytes(kind, body, plan.mapper)
-              const headers = downstreamResponseHeaders(pairsOf(upRes.rawHeaders), { mapper: plan.mapper, rewriting: true, corsOrigin: plan.corsOrigin })
+              const headers = downstreamResponseHeaders(pairsOf(upRes.rawHeaders), {
+                mapper: plan.mapper,
+                rewriting: true,
+                corsOrigin: plan.corsOrigin,
+                requestId: meta.requestId,
+              })
               headers.push('Content-Length', String(out.length))
               res.writeHead(status, headers).end(out)
+              access.bytesOut = out.length
               logLine(status)
             })
           }
@@ -253,7 +305,12 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
         const rewriter = bodyless || encoding === null ? null : rewriterFor(contentType, plan.mapper)
         res.writeHead(
           status,
-          downstreamResponseHeaders(pairsOf(upRes.rawHeaders), { mapper: plan.mapper, rewriting: rewriter !== null, corsOrigin: plan.corsOrigin }),
+          downstreamResponseHeaders(pairsOf(upRes.rawHeaders), {
+            mapper: plan.mapper,
+            rewriting: rewriter !== null,
+            corsOrigin: plan.corsOrigin,
+            requestId: meta.requestId,
+          }),
         )
         const stages: Stream[] = [upRes]
         if (rewriter) {
@@ -262,7 +319,10 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
           else if (encoding === 'br') stages.push(zlib.createBrotliDecompress())
           stages.push(rewriteTransform(rewriter))
         }
-        relay(stages, upRes, res, (err) => logLine(status, err ? { error: 'stream aborted' } : undefined))
+        relay(stages, upRes, res, (err, bytesOut) => {
+          access.bytesOut = bytesOut
+          logLine(status, err ? { error: 'stream aborted' } : undefined)
+        })
       })
 
       // Streaming upload: the upstream sees bytes as they arrive, at the pace it reads them.
@@ -272,7 +332,12 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
         upReq.end()
         return
       }
-      req.on('data', arm)
+      let bytesIn = 0
+      access.bytesIn = 0
+      req.on('data', (chunk: Buffer) => {
+        access.bytesIn = bytesIn += chunk.length
+        arm()
+      })
       upReq.on('finish', arm)
       req.pipe(upReq)
       req.on('error', () => upReq.destroy())

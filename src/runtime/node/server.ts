@@ -1,17 +1,24 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { getRequestListener } from '@hono/node-server'
+import { getRequestListener, type HttpBindings } from '@hono/node-server'
 import { API_BODY_LIMIT, type App, type AppDeps } from '../../app'
-import { detailReply, INVALID_TARGET, type Reply } from '../../gateway/answers'
+import { accessFields } from '../../gateway/access-log'
+import { detailReply, forRequest, INVALID_TARGET, type Reply } from '../../gateway/answers'
+import { createClientAddress, forwardedProto } from '../../gateway/client-address'
 import { routeOf } from '../../gateway/front-door'
 import type { LiveSessions } from '../../gateway/live-sessions'
+import { type RequestMeta, requestIdOf } from '../../gateway/request-id'
+import { metricsTokenCheck, scraperOf } from './metrics'
 import { createNodeProxy } from './proxy'
 import { createWsRelay } from './ws'
 import { writeRefusal } from './ws-handshake'
+import { FORCE_CLOSE_MS } from './ws-pipe'
 
 /** A refused API body is read and dropped up to this much before we answer (so the client can read the answer); past it the connection is cut. */
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 const DRAIN_LIMIT_MS = 30_000
+/** While shutting down, how often keep-alive connections whose last answer is done are closed. */
+const IDLE_SWEEP_MS = 200
 
 /**
  * Reads and drops what is left of a request body, then calls `done`. We answer a
@@ -100,44 +107,93 @@ function declineUpgrade(server: Server, req: IncomingMessage, socket: Duplex, he
  * the Hono app (Request/Response conversion is fine there).
  */
 export function createNodeServer(deps: AppDeps, built: App): Server & { sessions: LiveSessions; shutdown(done: () => void): void } {
-  const { pipeline, sessions } = built.gateway
-  const proxy = createNodeProxy({ config: deps.config, pipeline, sessions, log: deps.log })
-  const relay = createWsRelay({ config: deps.config, pipeline, sessions, log: deps.log, agent: proxy.agent })
+  const { pipeline, sessions, metrics } = built.gateway
+  const proxy = createNodeProxy({ config: deps.config, pipeline, sessions, log: deps.log, metrics })
+  const relay = createWsRelay({ config: deps.config, pipeline, sessions, log: deps.log, agent: proxy.agent, metrics })
+  // /metrics on this (public) port only for a Bearer METRICS_TOKEN; without the token, or with a wrong one,
+  // the request goes on like any other path and is a 404: nothing tells a scanner there is anything here.
+  const scraper = scraperOf(deps.metrics)
+  const metricsAuthorized = deps.config.metricsToken && scraper ? metricsTokenCheck(deps.config.metricsToken) : null
+  const isMetricsPath = (url: string | undefined) => url === '/metrics' || (url?.startsWith('/metrics?') ?? false)
   // API bodies reach it read whole (withApiBody), and refused ones are drained by us: its own cleanup gives
   // a sender 500 ms, then resets the connection under it.
-  const hono = getRequestListener(built.app.fetch, { autoCleanupIncoming: false })
+  // The app gets the front door's decisions as its env (beside node-server's own incoming/outgoing): see createApp's first middleware.
+  const metas = new WeakMap<IncomingMessage, RequestMeta>()
+  const hono = getRequestListener((request, env) => built.app.fetch(request, { ...env, ...metas.get((env as HttpBindings).incoming) }), {
+    autoCleanupIncoming: false,
+  })
+  const clientAddress = createClientAddress(deps.config.trustedProxyCidrs)
+  /** Who is asking and this request's id, decided once, before routing (src/gateway/client-address.ts, request-id.ts). */
+  const metaOf = (req: IncomingMessage): RequestMeta => {
+    const xff = req.headers['x-forwarded-for']
+    const id = req.headers['x-request-id']
+    const xfp = req.headers['x-forwarded-proto']
+    const own = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'
+    return {
+      clientIp: clientAddress(req.socket.remoteAddress, Array.isArray(xff) ? xff.join(',') : xff),
+      requestId: requestIdOf(Array.isArray(id) ? id.join(',') : id),
+      proto: forwardedProto(clientAddress.trustsPeer(req.socket.remoteAddress), Array.isArray(xfp) ? xfp.join(',') : xfp, own),
+    }
+  }
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (metricsAuthorized && scraper && req.method === 'GET' && isMetricsPath(req.url) && metricsAuthorized(req.headers.authorization)) {
+      scraper.scrape().then(
+        (text) => res.writeHead(200, { 'content-type': scraper.contentType, 'cache-control': 'no-store' }).end(text),
+        (err) => {
+          deps.log.error('metrics scrape failed', { error: err })
+          res.writeHead(500).end()
+        },
+      )
+      return
+    }
+    const started = performance.now()
+    const meta = metaOf(req)
     const route = routeOf(req.method ?? 'GET', req.url ?? '/')
     if (route.kind === 'proxy') {
-      proxy.handle(req, res, route).catch((err) => {
-        deps.log.error('proxy failure', { error: err })
-        if (!res.headersSent) sendReply(res, detailReply(500, 'Internal Server Error'))
+      proxy.handle(req, res, route, meta).catch((err) => {
+        deps.log.error('proxy failure', { request_id: meta.requestId, error: err })
+        if (!res.headersSent) sendReply(res, forRequest(detailReply(500, 'Internal Server Error'), meta.requestId))
         else res.destroy()
       })
       return
     }
     // Answered here, before the app, once the body is drained; the access line the app would write is written here.
-    const refuse = (reply: Reply) =>
+    const refuse = (refusal: Reply) =>
       drain(req, (whole) => {
+        const reply = forRequest(refusal, meta.requestId)
         if (!whole) res.shouldKeepAlive = false
         sendReply(res, reply)
         if (!whole) res.once('finish', () => req.socket.destroy())
-        deps.log.info('request', { method: req.method, path: (req.url ?? '/').split('?')[0], status: reply.status })
+        const path = (req.url ?? '/').split('?')[0]!
+        deps.log.info(
+          'request',
+          accessFields({ method: req.method ?? 'GET', path, status: reply.status, started, meta, mode: 'api', bytesOut: Buffer.byteLength(reply.body) }),
+        )
       })
     if (route.kind === 'invalid') return refuse(detailReply(400, INVALID_TARGET))
+    metas.set(req, meta)
     withApiBody(req, refuse, () => void hono(req, res))
   }
   const server = createServer(handle)
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return declineUpgrade(server, req, socket, head)
+    const started = performance.now()
+    const meta = metaOf(req)
     const route = routeOf(req.method ?? 'GET', req.url ?? '/')
     if (route.kind !== 'proxy') {
       socket.on('error', () => {})
-      return writeRefusal(socket, route.kind === 'invalid' ? detailReply(400, INVALID_TARGET) : detailReply(404, 'Not Found'))
+      const reply = forRequest(route.kind === 'invalid' ? detailReply(400, INVALID_TARGET) : detailReply(404, 'Not Found'), meta.requestId)
+      writeRefusal(socket, reply)
+      const path = (req.url ?? '/').split('?')[0]!
+      deps.log.info(
+        'websocket',
+        accessFields({ method: req.method ?? 'GET', path, status: reply.status, started, meta, mode: 'api', bytesOut: Buffer.byteLength(reply.body) }),
+      )
+      return
     }
-    relay.handleUpgrade(req, socket, head, route).catch((err) => {
-      deps.log.error('websocket upgrade failure', { error: err })
+    relay.handleUpgrade(req, socket, head, route, meta).catch((err) => {
+      deps.log.error('websocket upgrade failure', { request_id: meta.requestId, error: err })
       socket.destroy()
     })
   })
@@ -145,13 +201,56 @@ export function createNodeServer(deps: AppDeps, built: App): Server & { sessions
     sessions.stop()
     proxy.agent.destroy()
   })
+  // Every socket, upgraded ones too (node:http forgets those), so that shutdown can end what is left at its deadline.
+  const sockets = new Set<Duplex>()
+  server.on('connection', (socket: Duplex) => {
+    if (sockets.has(socket)) return
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  let stopping: Array<() => void> | null = null
   return Object.assign(server, {
     sessions,
-    /** Stop accepting, end open WebSockets (1001) and streams, let in-flight requests finish. */
+    /**
+     * Graceful shutdown (SIGTERM), timed by SHUTDOWN_DRAIN_SECONDS and SHUTDOWN_TIMEOUT_SECONDS:
+     * - at once: /health/ready answers 503 draining; new connections are still accepted through the drain;
+     * - after the drain: stop listening (new connections are refused), close idle keep-alive connections and each
+     *   one as it turns idle (answers begun from now on say `Connection: close`), end relayed WebSockets with 1001;
+     * - in-flight requests and downloads go on; SHUTDOWN_TIMEOUT_SECONDS after the drain whatever is left is cut.
+     * `done` runs once every connection is gone. Calling it again only adds its `done`.
+     */
     shutdown(done: () => void) {
-      server.close(done)
-      sessions.closeAll('shutdown')
-      server.closeIdleConnections()
+      if (stopping) return void stopping.push(done)
+      const waiting = (stopping = [done])
+      built.services.health.startDraining()
+      const { shutdownDrainSeconds, shutdownTimeoutSeconds } = deps.config
+      let idleSweep: ReturnType<typeof setInterval> | undefined
+      let deadline: ReturnType<typeof setTimeout> | undefined
+      const stopAccepting = () => {
+        server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+          res.shouldKeepAlive = false
+        })
+        server.close(() => {
+          clearInterval(idleSweep)
+          clearTimeout(deadline)
+          for (const callback of waiting) callback()
+        })
+        server.closeIdleConnections()
+        idleSweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS).unref()
+        sessions.closeAll('shutdown', 'websocket')
+        deps.log.info('shutdown: no longer accepting connections', { open: sockets.size, timeout_seconds: shutdownTimeoutSeconds })
+        deadline = setTimeout(() => {
+          deps.log.warn('shutdown: SHUTDOWN_TIMEOUT_SECONDS passed, cutting what is still open', { open: sockets.size })
+          sessions.closeAll('shutdown')
+          server.closeAllConnections()
+          // A WebSocket peer gets FORCE_CLOSE_MS to answer its close frame; anything left after that is cut.
+          setTimeout(() => {
+            for (const socket of sockets) socket.destroy()
+          }, FORCE_CLOSE_MS + 100).unref()
+        }, shutdownTimeoutSeconds * 1000)
+      }
+      if (shutdownDrainSeconds > 0) setTimeout(stopAccepting, shutdownDrainSeconds * 1000)
+      else stopAccepting()
     },
   })
 }

@@ -7,13 +7,17 @@ import type { Agent as HttpsAgent } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { type WebSocket, WebSocketServer } from 'ws'
 import type { Config } from '../../config'
-import { BAD_GATEWAY, detailReply, GATEWAY_TIMEOUT, INVALID_TOKEN, UPGRADE_REFUSED } from '../../gateway/answers'
+import { type Access, accessFields, proxyModeOf } from '../../gateway/access-log'
+import { BAD_GATEWAY, detailReply, forRequest, GATEWAY_TIMEOUT, INVALID_TOKEN, UPGRADE_REFUSED } from '../../gateway/answers'
 import type { CloseReason, LiveSessions } from '../../gateway/live-sessions'
 import type { ProxyPipeline } from '../../gateway/pipeline'
-import { closeFrame } from '../../gateway/websocket-close'
+import { REQUEST_ID_HEADER, type RequestMeta } from '../../gateway/request-id'
+import { closeFrame, MESSAGE_TOO_BIG } from '../../gateway/websocket-close'
 import type { Logger } from '../../logger'
+import { type GatewayMetrics, gatewayMetrics, type WsCloseReason } from '../../metrics/gateway'
+import { noopMetrics } from '../../metrics/interface'
 import { PROXY_PREFIX } from '../../rewrite/url-mapper'
-import { proxyRequest } from './proxy'
+import { proxyRequest, upstreamErrorOf } from './proxy'
 import { handshakeProblem, offeredProtocols, type Refusal, writeRefusal } from './ws-handshake'
 import { createPipe } from './ws-pipe'
 import { dialUpstream } from './ws-upstream'
@@ -24,6 +28,7 @@ export interface WsRelayDeps {
   sessions: LiveSessions
   log: Logger
   agent: HttpAgent | HttpsAgent
+  metrics?: GatewayMetrics
 }
 
 /** Frames a client sends before its 101 are held up to this; past it its socket isn't read until the upgrade. */
@@ -34,12 +39,14 @@ const PLAIN_TARGET = /^\/[\x21-\x7e]*$/
 
 export function createWsRelay(deps: WsRelayDeps) {
   const { config, pipeline, sessions, log } = deps
+  const metrics = deps.metrics ?? gatewayMetrics(noopMetrics)
   const target = new URL(config.zenzefiTargetUrl)
   const wsOrigin = `${target.protocol === 'https:' ? 'wss:' : 'ws:'}//${target.host}`
   const timeoutMs = config.zenzefiTimeoutSeconds * 1000
 
-  // The subprotocol Zenzefi chose for each pending client upgrade ('' = none).
+  // The subprotocol Zenzefi chose for each pending client upgrade ('' = none), and its request id (on the 101 too).
   const chosenProtocol = new WeakMap<IncomingMessage, string>()
+  const requestIds = new WeakMap<IncomingMessage, string>()
   const server = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -48,6 +55,10 @@ export function createWsRelay(deps: WsRelayDeps) {
     // Messages are assembled whole by `ws`: past this size the socket is closed with 1009.
     maxPayload: config.wsMaxMessageBytes,
     handleProtocols: (_offered, req) => chosenProtocol.get(req) || false,
+  })
+  server.on('headers', (headers: string[], req: IncomingMessage) => {
+    const id = requestIds.get(req)
+    if (id !== undefined) headers.push(`${REQUEST_ID_HEADER}: ${id}`)
   })
 
   /** The client's 101, or null if its socket is gone. Synchronous: no verifyClient, and the handshake was checked up front. */
@@ -61,17 +72,22 @@ export function createWsRelay(deps: WsRelayDeps) {
   }
 
   return {
-    async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: { path: string; search: string }): Promise<void> {
+    async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: { path: string; search: string }, meta: RequestMeta): Promise<void> {
       const started = performance.now()
       // Node hands over the socket without an error listener; a reset must not crash the process.
       socket.on('error', () => {})
       const fullPath = PROXY_PREFIX + route.path
-      // Path only: the query string may carry the token.
-      const logLine = (status: number, extra?: Record<string, unknown>) =>
-        log.info('websocket', { path: fullPath, status, ms: Math.round(performance.now() - started), ...extra })
+      // The one access line for this upgrade (at its refusal, or when the relay ends). Path only: the query string may carry the token.
+      const access: Access = { method: req.method ?? 'GET', path: fullPath, status: 0, started, meta, mode: proxyModeOf(req.headers['x-local-url']) }
+      const logLine = (status: number, extra?: Record<string, unknown>) => {
+        metrics.proxied('websocket', status, access.bytesIn, access.bytesOut)
+        log.info('websocket', accessFields({ ...access, status }, extra))
+      }
       const refuse = (refusal: Refusal, extra?: Record<string, unknown>) => {
-        writeRefusal(socket, refusal)
-        logLine(refusal.status, extra)
+        const stamped = forRequest(refusal, meta.requestId)
+        writeRefusal(socket, stamped)
+        access.bytesOut = Buffer.byteLength(stamped.body)
+        logLine(stamped.status, extra)
       }
 
       const malformed = handshakeProblem(req)
@@ -81,13 +97,18 @@ export function createWsRelay(deps: WsRelayDeps) {
 
       let decided: Awaited<ReturnType<ProxyPipeline['run']>>
       try {
-        decided = await pipeline.run(proxyRequest(req, 'websocket', route))
+        decided = await pipeline.run(proxyRequest(req, 'websocket', route, meta))
       } catch (err) {
-        log.error('websocket upgrade failure', { path: fullPath, error: err })
+        log.error('websocket upgrade failure', { path: fullPath, request_id: meta.requestId, error: err })
         return refuse(detailReply(500, 'Internal Server Error'))
       }
-      if (decided.kind === 'reply') return refuse(decided.reply)
+      if (decided.kind === 'reply') {
+        access.grant = decided.grant
+        return refuse(decided.reply)
+      }
       const { plan } = decided
+      access.grant = plan.grant
+      access.mode = plan.mapper.desktop ? 'desktop' : 'direct'
       if (socket.destroyed) return logLine(499, { error: 'client left before the upgrade' })
 
       let dial: ReturnType<typeof dialUpstream>
@@ -111,6 +132,15 @@ export function createWsRelay(deps: WsRelayDeps) {
       // Frame listeners go on now: Zenzefi's first frame can arrive in the same tick as its 101.
       const pipe = createPipe(upstream, (end) => {
         unregister()
+        if (client) {
+          metrics.wsOpen.dec()
+          const why: WsCloseReason = closedBy ?? (end.code === MESSAGE_TOO_BIG[0] ? 'too_big' : end.by === 'upstream' ? 'upstream' : 'client')
+          metrics.wsClosed[why].inc()
+        }
+        // The client's socket is its own (no keep-alive after a 101): its counters are this relay's bytes, frames and handshake included.
+        const counted = socket as Duplex & { bytesRead?: number; bytesWritten?: number }
+        access.bytesIn = counted.bytesRead ?? null
+        access.bytesOut = counted.bytesWritten ?? null
         logLine(101, { closedBy: closedBy ?? end.by, code: end.code })
       })
       const unregister = sessions.register(
@@ -136,6 +166,12 @@ export function createWsRelay(deps: WsRelayDeps) {
       socket.on('data', onEarlyData).once('end', onClientGone).once('close', onClientGone)
 
       const outcome = await dial.outcome
+      if (outcome.kind !== 'cancelled' && outcome.kind !== 'failed') {
+        access.upstreamMs = performance.now() - started
+        metrics.upstreamDuration.observe(access.upstreamMs / 1000)
+      }
+      if (outcome.kind === 'timeout') metrics.upstreamErrors.timeout.inc()
+      else if (outcome.kind === 'failed') metrics.upstreamErrors[upstreamErrorOf(outcome.error as NodeJS.ErrnoException, false)].inc()
       socket.removeListener('data', onEarlyData).removeListener('end', onClientGone).removeListener('close', onClientGone)
       if (outcome.kind !== 'open' || closedBy) {
         unregister()
@@ -151,10 +187,16 @@ export function createWsRelay(deps: WsRelayDeps) {
               error: `no handshake answer within ${config.zenzefiTimeoutSeconds} s (ZENZEFI_TIMEOUT_SECONDS)`,
             })
           case 'failed':
-            log.error('upstream websocket failed', { path: fullPath, code: (outcome.error as NodeJS.ErrnoException).code, error: outcome.error.message })
+            log.error('upstream websocket failed', {
+              path: fullPath,
+              request_id: meta.requestId,
+              code: (outcome.error as NodeJS.ErrnoException).code,
+              error: outcome.error.message,
+            })
             return refuse(detailReply(502, BAD_GATEWAY))
           default:
-            // Revoked or expired while Zenzefi was answering, or the client left.
+            // Revoked or expired while Zenzefi was answering (or we began shutting down), or the client left.
+            if (closedBy === 'shutdown') return refuse(detailReply(503, 'Server shutting down'))
             if (closedBy) return refuse(detailReply(401, INVALID_TOKEN))
             socket.destroy()
             return logLine(499, { error: 'client left before the upgrade' })
@@ -162,6 +204,7 @@ export function createWsRelay(deps: WsRelayDeps) {
       }
 
       chosenProtocol.set(req, outcome.protocol)
+      requestIds.set(req, meta.requestId)
       client = completeUpgrade(req, socket, early.length === 1 ? head : Buffer.concat(early))
       if (!client) {
         unregister()
@@ -170,6 +213,7 @@ export function createWsRelay(deps: WsRelayDeps) {
         return logLine(499, { error: 'client left before the upgrade' })
       }
       client.binaryType = 'nodebuffer'
+      metrics.wsOpen.inc()
       pipe.attach(client)
     },
   }

@@ -3,8 +3,6 @@
 // dropped before the 413 goes out: answering while the client still sends gets
 // the connection reset under it, and the client never sees the answer.
 
-import { detailResponse } from '../../gateway/answers'
-
 /** Past this much a refused body is not waited for: the 413 goes out at once. */
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
@@ -17,10 +15,13 @@ async function discard(reader: ReadableStreamDefaultReader<Uint8Array>, already:
   }
 }
 
-/** The request with its body read into memory, or the 413 to answer with. */
-export async function readApiBody(request: Request, limit: number): Promise<Request | Response> {
+/** What readApiBody gives for a body over the limit (read and dropped): the caller answers 413. */
+export const TOO_LARGE: unique symbol = Symbol('request body too large')
+
+/** The request with its body read into memory, or TOO_LARGE. */
+export async function readApiBody(request: Request, limit: number): Promise<Request | typeof TOO_LARGE> {
   if (request.body === null || request.method === 'GET' || request.method === 'HEAD') return request
-  const tooLarge = () => detailResponse(413, 'Request body too large')
+  const tooLarge = (): typeof TOO_LARGE => TOO_LARGE
   const reader = request.body.getReader()
   if (Number(request.headers.get('content-length') ?? 0) > limit) {
     await discard(reader, 0)

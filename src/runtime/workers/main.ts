@@ -16,11 +16,15 @@ import { webOwnCredentialCheck } from '../../crypto/own-credential'
 import { createBcryptHasher } from '../../crypto/password'
 import type { Database, Db } from '../../db/client'
 import * as schema from '../../db/schema'
-import { detailResponse, INVALID_TARGET } from '../../gateway/answers'
+import { accessFields, utf8Length } from '../../gateway/access-log'
+import { detailReply, forRequest, INVALID_TARGET, type Reply, replyResponse } from '../../gateway/answers'
+import { cloudflareClientAddress } from '../../gateway/client-address'
 import { routeOf } from '../../gateway/front-door'
+import { type RequestMeta, requestIdOf } from '../../gateway/request-id'
+import { createUpstashLimiter } from '../../limits/upstash'
 import { consoleLogger, type Logger } from '../../logger'
 import { systemClock } from '../../services/clock'
-import { readApiBody } from './api-body'
+import { readApiBody, TOO_LARGE } from './api-body'
 import { rewriteHtmlBuiltIn } from './html'
 import { createFetchProxy } from './proxy'
 import { createWorkerWsRelay } from './ws'
@@ -79,6 +83,8 @@ async function build(env: WorkerEnv, log: Logger): Promise<Built> {
       await fetch(config.zenzefiTargetUrl, { method: 'HEAD', signal: AbortSignal.timeout(5_000) })
     },
     isOwnCredential: webOwnCredentialCheck(config.secretKey),
+    // Rate limits and failed-login counters on the same Upstash Redis, shared with every isolate and Node instance.
+    limiter: config.upstashUrl && config.upstashToken ? createUpstashLimiter({ url: config.upstashUrl, token: config.upstashToken }) : null,
   }
   const app = createApp(deps)
   const { pipeline, sessions } = app.gateway
@@ -95,46 +101,53 @@ async function build(env: WorkerEnv, log: Logger): Promise<Built> {
   return { app, config, log, proxy, relay }
 }
 
-async function api(b: Built, request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
+/** The front door's own answer (no app, no pipeline): stamped with the request id, with its access line. */
+function frontDoorReply(log: Logger, request: Request, meta: RequestMeta, started: number, refusal: Reply): Response {
+  const reply = forRequest(refusal, meta.requestId)
+  const path = new URL(request.url).pathname
+  log.info('request', accessFields({ method: request.method, path, status: reply.status, started, meta, mode: 'api', bytesOut: utf8Length(reply.body) }))
+  return replyResponse(reply)
+}
+
+async function api(b: Built, request: Request, env: WorkerEnv, ctx: unknown, meta: RequestMeta, started: number): Promise<Response> {
   const read = await readApiBody(request, API_BODY_LIMIT)
-  if (read instanceof Response) {
-    b.log.info('request', { method: request.method, path: new URL(request.url).pathname, status: read.status })
-    return read
-  }
-  return b.app.app.fetch(read, env, ctx as never)
+  if (read === TOO_LARGE) return frontDoorReply(b.log, request, meta, started, detailReply(413, 'Request body too large'))
+  // The app reads the front door's decisions from its env (createApp's first middleware); no binding is named like them.
+  return b.app.app.fetch(read, { ...env, clientIp: meta.clientIp, requestId: meta.requestId }, ctx as never)
 }
 
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
+    const started = performance.now()
     const log = consoleLogger()
+    // Decided once, before anything else: the client's address as Cloudflare saw it (Workers have no socket
+    // of their own; TRUSTED_PROXY_CIDRS is a Node setting) and this request's id.
+    const meta: RequestMeta = {
+      clientIp: cloudflareClientAddress(request.headers.get('cf-connecting-ip')),
+      requestId: requestIdOf(request.headers.get('x-request-id')),
+      proto: new URL(request.url).protocol === 'https:' ? 'https' : 'http',
+    }
     let b: Built
     try {
       b = await (built ??= build(env, log))
     } catch (err) {
       built = null
-      log.error('configuration error', { error: err })
-      return detailResponse(500, 'Service misconfigured')
+      log.error('configuration error', { request_id: meta.requestId, error: err })
+      return frontDoorReply(log, request, meta, started, detailReply(500, 'Service misconfigured'))
     }
     const url = env.HYPERDRIVE?.connectionString ?? b.config.databaseUrl
-    if (!url) {
-      return new Response(JSON.stringify({ detail: 'DATABASE_URL or a HYPERDRIVE binding is required on Workers' }), {
-        status: 500,
-        headers: { 'content-type': 'application/json' },
-      })
-    }
+    if (!url) return frontDoorReply(log, request, meta, started, detailReply(500, 'DATABASE_URL or a HYPERDRIVE binding is required on Workers'))
     // One client per request and no sql.end(): workerd closes the sockets with the request.
     const sql = postgres(url, { max: 3, fetch_types: false, prepare: false, onnotice: () => {} })
     const db = drizzle(sql, { schema }) as unknown as Db
     // The same front door as Node's: proxied traffic goes to the pipeline, never through the API's middleware.
     const target = new URL(request.url)
     const route = routeOf(request.method, target.pathname + target.search)
-    if (route.kind === 'invalid') return detailResponse(400, INVALID_TARGET)
-    // The client's address as Cloudflare saw it; Workers have no socket of their own.
-    const clientIp = request.headers.get('cf-connecting-ip') ?? ''
+    if (route.kind === 'invalid') return frontDoorReply(log, request, meta, started, detailReply(400, INVALID_TARGET))
     return requestDb.run(db, () => {
-      if (route.kind === 'api') return api(b, request, env, ctx)
-      if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return b.relay(request, route, clientIp)
-      return b.proxy(request, route, clientIp)
+      if (route.kind === 'api') return api(b, request, env, ctx, meta, started)
+      if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return b.relay(request, route, meta)
+      return b.proxy(request, route, meta)
     })
   },
 }

@@ -2,13 +2,15 @@
 // Web-standard fetch, streaming both ways. The rules (auth, headers, URL mapping,
 // rewriting) are the shared gateway code's; this file only moves bytes.
 
-import { BAD_GATEWAY, detailResponse, GATEWAY_TIMEOUT, headersOf, replyResponse } from '../../gateway/answers'
+import { type Access, accessFields, contentLengthOf, proxyModeOf, utf8Length } from '../../gateway/access-log'
+import { BAD_GATEWAY, detailReply, forRequest, GATEWAY_TIMEOUT, headersOf, replyResponse } from '../../gateway/answers'
 import type { HeaderPair } from '../../gateway/headers'
 import { downstreamResponseHeaders } from '../../gateway/headers'
 import type { LiveSessions } from '../../gateway/live-sessions'
 import type { ProxyPipeline } from '../../gateway/pipeline'
+import type { RequestMeta } from '../../gateway/request-id'
 import { bodyKind, type HtmlEngine, isIdentity, rewriterFor, toTransformStream } from '../../rewrite/body'
-import type { UrlMapper } from '../../rewrite/url-mapper'
+import { PROXY_PREFIX, type UrlMapper } from '../../rewrite/url-mapper'
 import { webProxyRequest } from './proxy-request'
 
 export interface FetchProxyDeps {
@@ -31,11 +33,11 @@ const BODYLESS = new Set([101, 204, 205, 304])
  * response-header timeout counts from the end of the upload, and while the upload
  * runs it only fires if Zenzefi stops taking bytes for that long.
  */
-function watchedUpload(body: ReadableStream<Uint8Array>, onProgress: () => void, onEnd: () => void): ReadableStream<Uint8Array> {
+function watchedUpload(body: ReadableStream<Uint8Array>, onProgress: (bytes: number) => void, onEnd: () => void): ReadableStream<Uint8Array> {
   return body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
-        onProgress()
+        onProgress(chunk.byteLength)
         controller.enqueue(chunk)
       },
       flush: () => onEnd(),
@@ -46,18 +48,30 @@ function watchedUpload(body: ReadableStream<Uint8Array>, onProgress: () => void,
 export function createFetchProxy(deps: FetchProxyDeps) {
   const target = new URL(deps.target)
 
-  return async function handle(request: Request, route: { path: string; search: string }, clientIp: string): Promise<Response> {
+  return async function handle(request: Request, route: { path: string; search: string }, meta: RequestMeta): Promise<Response> {
     const started = performance.now()
-    const url = new URL(request.url)
     const method = request.method
-    const logLine = (status: number, extra?: Record<string, unknown>) =>
-      deps.log.info('proxy', { method, path: url.pathname, status, ms: Math.round((performance.now() - started) * 10) / 10, ...extra })
-    const outcome = await deps.pipeline.run(webProxyRequest(request, 'http', route, clientIp))
+    // The one access line for this request, once its answer is over. Path only: query strings may carry tokens.
+    const path = PROXY_PREFIX + route.path
+    const access: Access = { method, path, status: 0, started, meta, mode: proxyModeOf(request.headers.get('x-local-url')) }
+    let logged = false
+    const logLine = (status: number, extra?: Record<string, unknown>) => {
+      if (logged) return
+      logged = true
+      deps.log.info('proxy', accessFields({ ...access, status }, extra))
+    }
+    const outcome = await deps.pipeline.run(webProxyRequest(request, 'http', route, meta))
     if (outcome.kind === 'reply') {
+      access.grant = outcome.grant
+      access.bytesOut = utf8Length(outcome.reply.body)
       logLine(outcome.reply.status)
       return replyResponse(outcome.reply)
     }
     const { plan } = outcome
+    access.grant = plan.grant
+    access.mode = plan.mapper.desktop ? 'desktop' : 'direct'
+    access.bytesIn = plan.framing.kind === 'none' ? 0 : contentLengthOf(request.headers.get('content-length'))
+    let status = 0
 
     const abort = new AbortController()
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -77,24 +91,42 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     let downstream: TransformStreamDefaultController<Uint8Array> | null = null
     // Owned: on Workers the revocation may be heard while serving another request, which
     // can't touch this request's fetch or stream; the close then runs here (see registerOwned).
-    const unregister = deps.sessions.registerOwned(plan.hash, plan.grant.expiresAt, (reason) => {
-      const err = new Error(`token ${reason}`)
-      abort.abort(err)
-      try {
-        downstream?.error(err)
-      } catch {
-        // already finished
-      }
-    })
+    // Its end also gives back the request's in-flight place (outcome.release, from the rate-limit step).
+    const unregister = deps.sessions.registerOwned(
+      plan.hash,
+      plan.grant.expiresAt,
+      (reason) => {
+        const err = new Error(`token ${reason}`)
+        abort.abort(err)
+        try {
+          downstream?.error(err)
+        } catch {
+          // already finished
+        }
+        if (status) logLine(status, { error: 'stream aborted' })
+      },
+      'stream',
+      outcome.release,
+    )
     request.signal?.addEventListener('abort', () => abort.abort(request.signal.reason))
     let upstream: Response
+    let uploaded = 0
     try {
       const hasBody = plan.framing.kind !== 'none' && request.body !== null
       upstream = await deps.fetchUpstream(
         new Request(`${target.origin}${plan.target}`, {
           method,
           headers: plan.headers,
-          body: hasBody ? watchedUpload(request.body!, arm, arm) : null,
+          body: hasBody
+            ? watchedUpload(
+                request.body!,
+                (bytes) => {
+                  access.bytesIn = uploaded += bytes
+                  arm()
+                },
+                arm,
+              )
+            : null,
           redirect: 'manual',
           signal: abort.signal,
           // Streams the request body (required by fetch for a stream body).
@@ -103,10 +135,12 @@ export function createFetchProxy(deps: FetchProxyDeps) {
       )
     } catch (err) {
       unregister()
-      const status = timedOut ? 504 : 502
-      deps.log.error('upstream request failed', { method, path: url.pathname, status, error: String((err as Error)?.message ?? err) })
-      logLine(status)
-      return timedOut ? detailResponse(504, GATEWAY_TIMEOUT) : detailResponse(502, BAD_GATEWAY)
+      const failed = timedOut ? 504 : 502
+      deps.log.error('upstream request failed', { method, path, status: failed, request_id: meta.requestId, error: String((err as Error)?.message ?? err) })
+      const reply = forRequest(detailReply(failed, timedOut ? GATEWAY_TIMEOUT : BAD_GATEWAY), meta.requestId)
+      access.bytesOut = utf8Length(reply.body)
+      logLine(failed)
+      return replyResponse(reply)
     } finally {
       answered = true
       clearTimeout(timer)
@@ -121,7 +155,14 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     const pairs: HeaderPair[] = []
     for (const [name, value] of upstream.headers) if (name !== 'set-cookie') pairs.push([name, value])
     for (const cookie of upstream.headers.getSetCookie()) pairs.push(['set-cookie', cookie])
-    const flat = downstreamResponseHeaders(pairs, { mapper: plan.mapper, rewriting: rewriter !== null || builtInHtml || encoded, corsOrigin: plan.corsOrigin })
+    const flat = downstreamResponseHeaders(pairs, {
+      mapper: plan.mapper,
+      rewriting: rewriter !== null || builtInHtml || encoded,
+      corsOrigin: plan.corsOrigin,
+      requestId: meta.requestId,
+    })
+    access.upstreamMs = performance.now() - started
+    status = upstream.status
 
     let body: ReadableStream<Uint8Array> | null = bodyless ? null : upstream.body
     if (body && builtInHtml) body = deps.rewriteHtml!(body, plan.mapper)
@@ -129,17 +170,31 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     if (body) {
       // Tracked until the body has been consumed or the client went away.
       // (`cancel` is in the Streams spec, Node 20 and workerd, not yet in TS's lib.)
+      // Counted as it goes to the client, for the access line written when it ends.
+      let sent = 0
       const tracker: Transformer<Uint8Array, Uint8Array> & { cancel(reason: unknown): void } = {
         start: (controller) => void (downstream = controller),
-        flush: () => unregister(),
+        transform: (chunk, controller) => {
+          access.bytesOut = sent += chunk.byteLength
+          controller.enqueue(chunk)
+        },
+        flush: () => {
+          unregister()
+          logLine(status)
+        },
         cancel: (reason) => {
           unregister()
           abort.abort(reason)
+          logLine(status, { error: 'stream aborted' })
         },
       }
+      access.bytesOut = 0
       body = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>(tracker))
-    } else unregister()
-    logLine(upstream.status)
+    } else {
+      unregister()
+      access.bytesOut = 0
+      logLine(status)
+    }
     return new Response(body, { status: upstream.status, headers: headersOf(flat) })
   }
 }

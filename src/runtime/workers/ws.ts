@@ -3,11 +3,14 @@
 // WebSocketPair. Same rules as Node, from the same steps.
 
 import type { Config } from '../../config'
-import { BAD_GATEWAY, detailResponse, GATEWAY_TIMEOUT, replyResponse, UPGRADE_REFUSED } from '../../gateway/answers'
+import { type Access, accessFields, proxyModeOf, utf8Length } from '../../gateway/access-log'
+import { BAD_GATEWAY, detailReply, forRequest, GATEWAY_TIMEOUT, type Reply, replyResponse, UPGRADE_REFUSED } from '../../gateway/answers'
 import type { LiveSessions } from '../../gateway/live-sessions'
 import type { ProxyPipeline } from '../../gateway/pipeline'
+import { REQUEST_ID_HEADER, type RequestMeta } from '../../gateway/request-id'
 import { closeFrame, MESSAGE_TOO_BIG, sendableCloseCode } from '../../gateway/websocket-close'
 import type { Logger } from '../../logger'
+import { PROXY_PREFIX } from '../../rewrite/url-mapper'
 import { webProxyRequest } from './proxy-request'
 
 interface CfWebSocket extends WebSocket {
@@ -36,14 +39,26 @@ export function createWorkerWsRelay(deps: {
   const target = new URL(config.zenzefiTargetUrl)
   const maxBytes = config.wsMaxMessageBytes
 
-  return async function relay(request: Request, route: { path: string; search: string }, clientIp: string): Promise<Response> {
-    const url = new URL(request.url)
-    const decided = await pipeline.run(webProxyRequest(request, 'websocket', route, clientIp))
+  return async function relay(request: Request, route: { path: string; search: string }, meta: RequestMeta): Promise<Response> {
+    const started = performance.now()
+    const path = PROXY_PREFIX + route.path
+    // The one access line for this upgrade: at its refusal, or when the relay ends. Path only: the query may carry the token.
+    const access: Access = { method: request.method, path, status: 0, started, meta, mode: proxyModeOf(request.headers.get('x-local-url')) }
+    const logLine = (status: number, extra?: Record<string, unknown>) => log.info('websocket', accessFields({ ...access, status }, extra))
+    const refuse = (refusal: Reply, extra?: Record<string, unknown>) => {
+      const reply = forRequest(refusal, meta.requestId)
+      access.bytesOut = utf8Length(reply.body)
+      logLine(reply.status, extra)
+      return replyResponse(reply)
+    }
+    const decided = await pipeline.run(webProxyRequest(request, 'websocket', route, meta))
     if (decided.kind === 'reply') {
-      log.info('websocket', { path: url.pathname, status: decided.reply.status })
-      return replyResponse(decided.reply)
+      access.grant = decided.grant
+      return refuse(decided.reply)
     }
     const { plan } = decided
+    access.grant = plan.grant
+    access.mode = plan.mapper.desktop ? 'desktop' : 'direct'
     const headers: Record<string, string> = { ...plan.headers, upgrade: 'websocket' }
     if (plan.protocols) headers['sec-websocket-protocol'] = plan.protocols
     // The timeout covers the handshake only. (An AbortSignal.timeout() on the request stays
@@ -59,15 +74,16 @@ export function createWorkerWsRelay(deps: {
     try {
       res = await deps.fetchUpstream(new Request(`${target.origin}${plan.target}`, { headers, signal: handshake.signal }))
     } catch (err) {
-      log.error('upstream websocket failed', { path: url.pathname, status: timedOut ? 504 : 502, error: String((err as Error)?.message ?? err) })
-      return detailResponse(timedOut ? 504 : 502, timedOut ? GATEWAY_TIMEOUT : BAD_GATEWAY)
+      log.error('upstream websocket failed', { path, status: timedOut ? 504 : 502, request_id: meta.requestId, error: String((err as Error)?.message ?? err) })
+      return refuse(detailReply(timedOut ? 504 : 502, timedOut ? GATEWAY_TIMEOUT : BAD_GATEWAY))
     } finally {
       clearTimeout(timer)
     }
+    access.upstreamMs = performance.now() - started
     const upstreamSocket = (res as Response & { webSocket?: CfWebSocket | null }).webSocket
     if (!upstreamSocket) {
       const status = res.status >= 400 && res.status <= 599 ? res.status : 502
-      return detailResponse(status, status === 502 ? BAD_GATEWAY : UPGRADE_REFUSED)
+      return refuse(detailReply(status, status === 502 ? BAD_GATEWAY : UPGRADE_REFUSED), { upstreamStatus: res.status })
     }
     const upstream = upstreamSocket
     upstream.accept()
@@ -95,7 +111,7 @@ export function createWorkerWsRelay(deps: {
           // already closing
         }
       }
-      log.info('websocket', { path: url.pathname, status: 101, code })
+      logLine(101, { code })
     }
     const forward = (to: CfWebSocket) => (e: MessageEvent) => {
       if (!open) return
@@ -111,6 +127,8 @@ export function createWorkerWsRelay(deps: {
     upstream.addEventListener('error', () => shut(1011, 'upstream error'))
 
     const protocol = res.headers.get('sec-websocket-protocol')
-    return new Response(null, { status: 101, webSocket: client, headers: protocol ? { 'sec-websocket-protocol': protocol } : {} } as ResponseInit)
+    const answer: Record<string, string> = { [REQUEST_ID_HEADER]: meta.requestId }
+    if (protocol) answer['sec-websocket-protocol'] = protocol
+    return new Response(null, { status: 101, webSocket: client, headers: answer } as ResponseInit)
   }
 }

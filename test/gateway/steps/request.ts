@@ -10,6 +10,7 @@ export function proxyRequest(over: Partial<Omit<ProxyRequest, 'header' | 'header
     path: '/x',
     search: '',
     clientIp: '127.0.0.1',
+    requestId: 'test-request-id',
     proto: 'http',
     ...rest,
     header: (name) => lower[name],

@@ -30,6 +30,17 @@ describe('upstream-plan', () => {
     expect(out.plan.source).toBe('header')
   })
 
+  it('sends the request id the front door decided, never a client copy in any spelling', async () => {
+    const { token } = await authorized()
+    const out = await f.t.gateway.pipeline.run(
+      proxyRequest({ requestId: 'decided-1', headers: { 'x-access-token': token.token, 'X-Request-Id': 'client bad!', X_Request_Id: 'sneaky' } }),
+    )
+    if (out.kind !== 'forward') throw new Error(`answered: ${JSON.stringify(out)}`)
+    expect(Object.entries(out.plan.headers).filter(([name]) => name.toLowerCase().replace(/_/g, '-') === 'x-request-id')).toEqual([
+      ['x-request-id', 'decided-1'],
+    ])
+  })
+
   it('withholds an Authorization that carries our JWT in any position; passes Zenzefi’s own', async () => {
     const { token, jwt } = await authorized()
     for (const authorization of [`Bearer ${jwt} extra`, `Basic Zm9vOmJhcg==, Bearer ${jwt}`, `bearer   ${jwt}`]) {

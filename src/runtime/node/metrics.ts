@@ -1,0 +1,137 @@
+// The metrics port on Node: prom-client, one registry per gateway instance (tests run many in one
+// process), with prom-client's default process metrics and event-loop lag under the `zenzefi_` prefix.
+// Exposed on METRICS_ADDR by its own listener, and on the main port at /metrics with METRICS_TOKEN (server.ts).
+
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { Config } from '../../config'
+import type { Logger } from '../../logger'
+import type { Family, HistogramDef, MetricDef, Metrics, Counter as PortCounter, Gauge as PortGauge, Histogram as PortHistogram } from '../../metrics/interface'
+import { noopMetrics } from '../../metrics/interface'
+
+export interface NodeMetrics extends Metrics {
+  readonly registry: Registry
+  /** The Prometheus text exposition of every series. */
+  scrape(): Promise<string>
+  readonly contentType: string
+}
+
+/**
+ * A family whose series are bound by `labels(...)`; `init` runs once per bound series so that it is
+ * exported (at 0) from the start: the set of series is fixed when the gateway starts, not by traffic.
+ */
+function family<T>(metric: { labels(...values: string[]): T }, plain: T, labelCount: number, init: (series: T, values: string[]) => void): Family<T> {
+  return {
+    labels: (...values) => {
+      const series = labelCount === 0 ? plain : metric.labels(...values)
+      init(series, values)
+      return series
+    },
+  }
+}
+
+export function createNodeMetrics(): NodeMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'zenzefi_', eventLoopMonitoringPrecision: 10 })
+  const common = (def: MetricDef) => ({ name: def.name, help: def.help, labelNames: [...def.labels], registers: [registry] })
+  const labelObject = (def: MetricDef, values: string[]) => Object.fromEntries(def.labels.map((l, i) => [l, values[i] ?? '']))
+  return {
+    registry,
+    contentType: registry.contentType,
+    scrape: () => registry.metrics(),
+    counter(def): Family<PortCounter> {
+      const c = new Counter(common(def))
+      return family<PortCounter>(c, c, def.labels.length, (series) => series.inc(0))
+    },
+    histogram(def: HistogramDef): Family<PortHistogram> {
+      const h = new Histogram({ ...common(def), buckets: [...def.buckets] })
+      return family<PortHistogram>(h, h, def.labels.length, (_series, values) => h.zero(labelObject(def, values)))
+    },
+    gauge(def): Family<PortGauge> {
+      // Not zeroed: a gauge at 0 says something (dependency_up 0 = down); it appears once first set.
+      const g = new Gauge(common(def))
+      return family<PortGauge>(g, g, def.labels.length, () => {})
+    },
+  }
+}
+
+/** prom-client when the metrics can be read (METRICS_ADDR or METRICS_TOKEN), else the no-op: nothing is counted that no one can read. */
+export function nodeMetricsFor(config: Pick<Config, 'metricsAddr' | 'metricsToken'>): Metrics {
+  return config.metricsAddr || config.metricsToken ? createNodeMetrics() : noopMetrics
+}
+
+/** The scrape function of prom-client metrics, or null for the no-op. */
+export function scraperOf(metrics: Metrics | undefined): NodeMetrics | null {
+  return metrics && 'scrape' in metrics ? (metrics as NodeMetrics) : null
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest()
+
+/** `Authorization: Bearer <token>` against METRICS_TOKEN, in constant time (both sides hashed to 32 bytes first). */
+export function metricsTokenCheck(token: string): (authorization: string | undefined) => boolean {
+  const want = digest(token)
+  return (authorization) => {
+    if (authorization === undefined || !authorization.startsWith('Bearer ')) return false
+    return timingSafeEqual(digest(authorization.slice(7).trim()), want)
+  }
+}
+
+export interface MetricsListener {
+  /** Where it listens, or null if it could not (the port was taken). */
+  address(): { host: string; port: number } | null
+  close(): Promise<void>
+}
+
+/**
+ * The METRICS_ADDR listener: GET /metrics (and /) answer the exposition; anything else 404.
+ * A taken port (or any listen error) is a warning: the gateway keeps serving without it.
+ */
+export function startMetricsListener(addr: { host: string; port: number }, metrics: NodeMetrics, log: Logger): Promise<MetricsListener> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || (path !== '/metrics' && path !== '/')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n')
+      return
+    }
+    metrics.scrape().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(req.method === 'HEAD' ? undefined : text),
+      (err) => {
+        log.error('metrics scrape failed', { error: err })
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('scrape failed\n')
+      },
+    )
+  })
+  let listening = false
+  const handle: MetricsListener = {
+    address() {
+      if (!listening) return null
+      const a = server.address() as { address: string; port: number }
+      return { host: a.address, port: a.port }
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (!listening) return resolve()
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+  return new Promise((resolve) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      log.warn(err.code === 'EADDRINUSE' ? 'METRICS_ADDR is already in use; serving without the metrics listener' : 'metrics listener failed', {
+        metrics_addr: `${addr.host}:${addr.port}`,
+        code: err.code,
+        error: err.message,
+      })
+      resolve(handle)
+    })
+    server.listen(addr.port, addr.host, () => {
+      listening = true
+      server.on('error', (err) => log.error('metrics listener error', { error: err }))
+      log.info('metrics listening', {
+        url: `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${(server.address() as { port: number }).port}/metrics`,
+      })
+      resolve(handle)
+    })
+  })
+}

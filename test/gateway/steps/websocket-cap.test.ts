@@ -26,3 +26,17 @@ describe('websocket-cap', () => {
     expect((await upgrade()).kind).toBe('forward')
   })
 })
+
+describe('websocket-cap with RATE_LIMITS=off', () => {
+  const off = appFixture({ WS_MAX_PER_TOKEN: '1', RATE_LIMITS: 'off' })
+
+  it('is lifted with the other limits (load tests open many sockets on one token)', async () => {
+    const { jwt } = await signUp(off.t)
+    const token = await purchase(off.t, jwt)
+    const upgrade = () => off.t.gateway.pipeline.run(proxyRequest({ kind: 'websocket', headers: { 'x-access-token': token.token } }))
+    const first = await upgrade()
+    if (first.kind !== 'forward') throw new Error('refused')
+    for (let i = 0; i < 3; i++) off.t.gateway.sessions.register(first.plan.hash, null, () => {}, 'websocket')
+    expect((await upgrade()).kind).toBe('forward')
+  })
+})

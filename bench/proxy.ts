@@ -4,6 +4,8 @@
 // generator), so each one's CPU time can be read from /proc. Measured, not asserted.
 //
 //   BENCH_SECONDS   measured seconds per load run (default 5)
+//   BENCH_FEATURES  1: phase 1 also runs a second gateway with limits, metrics and info logs off ("bare") beside
+//                   the first with them on (limits set never to refuse), for the cost of those features
 //   BENCH_BODIES    phase-1 resources, e.g. "/1k.json" (default /1k.json,/small,/64k)
 //   BENCH_PHASES    which phases to run, e.g. "1,3" (default all: 1,2,3,4,5)
 //   BENCH_BIG_BYTES size of the phase-3 download (default 1 GiB)
@@ -42,6 +44,14 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 5)
 const WARMUP_SECONDS = Math.min(2, Math.max(1, SECONDS / 4))
 const SETTLE_SECONDS = Math.min(0.5, SECONDS / 10)
 const BODIES = (process.env.BENCH_BODIES || '/1k.json,/small,/64k').split(',').map((s) => s.trim())
+const FEATURES_AB = process.env.BENCH_FEATURES === '1'
+const FEATURES_ON: NodeJS.ProcessEnv = {
+  RATE_LIMITS: 'on',
+  PROXY_RATE_PER_SECOND: '1000000',
+  PROXY_RATE_BURST: '1000000',
+  PROXY_MAX_IN_FLIGHT: '100000',
+}
+const FEATURES_OFF: NodeJS.ProcessEnv = { RATE_LIMITS: 'off', METRICS_ADDR: 'off', LOG_LEVEL: 'warn' }
 const PHASES = new Set((process.env.BENCH_PHASES || '1,2,3,4,5').split(',').map((s) => s.trim()))
 const BIG_BYTES = Number(process.env.BENCH_BIG_BYTES || 1024 * 1024 * 1024)
 const LOG_SINK = process.env.BENCH_GATEWAY_LOG === 'null' ? 'null' : 'file'
@@ -56,7 +66,7 @@ const PREFIX = '/api/v1/proxy'
 
 const GOAL = { reqRatio: 0.85, cpuRatio: 1.2, addedP99Ms: 1, downloadRatio: 0.9, rssGrowthMb: 64, wsRatio: 0.9 }
 
-type PathName = 'direct' | 'floor' | 'gateway'
+type PathName = 'direct' | 'floor' | 'gateway' | 'bare'
 interface Path {
   name: PathName
   /** HTTP base URL; the resource path is appended */
@@ -118,12 +128,12 @@ interface Gateway {
 }
 
 /** `node dist/node/main.mjs` (npm start) with the production entry point's own wiring; stdout+stderr → a log file (or /dev/null). */
-async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa): Promise<Gateway> {
+async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa, name = 'gateway', extraEnv: NodeJS.ProcessEnv = {}): Promise<Gateway> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const dataDir = join(dir, 'gateway-data')
+  const dataDir = join(dir, `${name}-data`)
   mkdirSync(dataDir)
-  const logFile = LOG_SINK === 'file' ? join(dir, 'gateway.log') : null
+  const logFile = LOG_SINK === 'file' ? join(dir, `${name}.log`) : null
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'development',
@@ -137,10 +147,11 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa): Prom
     // The WebSocket phase opens 64 sockets on one token: a load test, not a customer.
     WS_MAX_PER_TOKEN: '1000',
     RATE_LIMITS: 'off',
+    ...extraEnv,
   }
   for (const name of ['ZENZEFI_TLS_INSECURE', 'BACKEND_URL', 'ZENZEFI_TIMEOUT_SECONDS']) delete env[name]
   const fd = openSync(logFile ?? '/dev/null', 'a')
-  const prof = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, 'gateway')}`] : []
+  const prof = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, name)}`] : []
   // The production entry as `npm start` runs it: built to plain JavaScript first.
   execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
   const child = spawnTracked(process.execPath, [...prof, 'dist/node/main.mjs'], { env, stdoutFd: fd })
@@ -150,7 +161,8 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa): Prom
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gateway exited (${child.exitCode ?? child.signalCode}) at start${tail()}`)
     let ready: { database: string; cache: string } | null = null
-    if (logFile) {
+    // The 'listening' line is info: a gateway logging only warnings is asked over HTTP instead.
+    if (logFile && env.LOG_LEVEL !== 'warn') {
       const line = readFileSync(logFile, 'utf8')
         .split('\n')
         .find((l) => l.includes('"msg":"listening"'))
@@ -208,19 +220,28 @@ async function main() {
       execArgv: floorProf,
     })
     stops.push(() => stopChild(floor.child))
-    const gw = await startGateway(dir, upstreamUrl, ca)
+    // With BENCH_FEATURES=1: the same gateway with its limits and metrics on (limits that never refuse, so the
+    // machinery runs on every request) beside one with them off and only warnings logged, in the same run.
+    const gw = await startGateway(dir, upstreamUrl, ca, 'gateway', FEATURES_AB ? { ...FEATURES_ON, METRICS_ADDR: `127.0.0.1:${await freePort()}` } : {})
     stops.push(() => gw.stop())
     const load: TsChild<LoadJob> = await forkTs<object, LoadJob>('bench/lib/load-client.ts')
     stops.push(() => stopChild(load.child))
 
     const token = await buyToken(gw.url)
+    const bare = FEATURES_AB ? await startGateway(dir, upstreamUrl, ca, 'bare', FEATURES_OFF) : null
+    if (bare) stops.push(() => bare.stop())
+    const bareToken = bare ? await buyToken(bare.url) : null
     const headers = { 'x-access-token': token, accept: '*/*' }
-    const paths: Record<PathName, Path> = {
+    const paths: Record<'direct' | 'floor' | 'gateway', Path> = {
       direct: { name: 'direct', base: upstreamUrl, ws: `wss://127.0.0.1:${upstream.info.port}/ws`, pid: null, caFile: ca.caFile },
       floor: { name: 'floor', base: `http://127.0.0.1:${floor.info.port}`, ws: `ws://127.0.0.1:${floor.info.port}/ws`, pid: floor.pid },
       gateway: { name: 'gateway', base: gw.url + PREFIX, ws: `ws://127.0.0.1:${new URL(gw.url).port}${PREFIX}/ws?token=${token}`, pid: gw.pid },
     }
     const all = [paths.direct, paths.floor, paths.gateway]
+    const bareHeaders = bareToken ? { 'x-access-token': bareToken, accept: '*/*' } : headers
+    const barePath: Path | null = bare
+      ? { name: 'bare', base: bare.url + PREFIX, ws: `ws://127.0.0.1:${new URL(bare.url).port}${PREFIX}/ws?token=${bareToken}`, pid: bare.pid }
+      : null
 
     // ── sanity: every path answers, and the gateway really rewrites ──
     const sanity: string[] = []
@@ -272,7 +293,7 @@ async function main() {
       await load.request(job)
       await load.request({ kind: 'http', url: job.url, connections: job.connections, seconds: job.seconds, headers: job.headers, amount: job.connections * 4 })
     }
-    const ourPids = () => [process.pid, upstream.pid, floor.pid, gw.pid, load.pid]
+    const ourPids = () => [process.pid, upstream.pid, floor.pid, gw.pid, load.pid, ...(bare ? [bare.pid] : [])]
     /** A note line: how much of the machine other processes took during the phase. */
     const machineNote = (meter: ReturnType<typeof foreignLoad>) => {
       const pct = meter.stop()
@@ -296,13 +317,13 @@ async function main() {
       const rows: Row[] = []
       for (const body of BODIES) {
         for (const conns of [32, 256]) {
-          for (const p of all) {
+          for (const p of barePath ? [...all, barePath] : all) {
             const job = (seconds: number, settle = 0): HttpLoadJob => ({
               kind: 'http',
               url: p.base + body,
               connections: conns,
               seconds,
-              headers,
+              headers: p.name === 'bare' ? bareHeaders : headers,
               settleSeconds: settle,
             })
             await warmUp(job(WARMUP_SECONDS))
@@ -389,6 +410,13 @@ async function main() {
           const cr = ratio(g.cpuPer1k, f.cpuPer1k)
           targets.push(`req/s ≥ ${GOAL.reqRatio}× floor, ${body} @ ${conns} conns: ${fmt(rr, 3)}× — ${met(rr >= GOAL.reqRatio)}`)
           targets.push(`CPU/request ≤ ${GOAL.cpuRatio}× floor, ${body} @ ${conns} conns: ${fmt(cr, 3)}× — ${met(cr <= GOAL.cpuRatio)}`)
+          const b = rows.find((x) => x.body === body && x.conns === conns && x.path.name === 'bare')
+          if (b) {
+            const fr = ratio(g.r.perSec, b.r.perSec)
+            const dp = g.r.latency.p99 - b.r.latency.p99
+            targets.push(`limits+metrics+logs on ≥ 0.97× req/s of off, ${body} @ ${conns} conns: ${fmt(fr, 3)}× — ${met(fr >= 0.97)}`)
+            targets.push(`…and p99 ≤ +0.2 ms: ${dp >= 0 ? '+' : ''}${fmt(dp, 2)} ms — ${met(dp <= 0.2)}`)
+          }
         }
       }
     }

@@ -38,14 +38,16 @@ export interface UpstashStoreOptions {
  * Upstash's client puts the whole command (keys, and the grant on a SET) into its
  * error messages; keep only the reason, as node-redis errors do.
  */
-function failure(op: string, err: unknown): Error {
+export function upstashFailure(op: string, err: unknown): Error {
   const reason = String((err as Error)?.message ?? err).split(', command was:')[0]
   return new Error(`upstash ${op} failed: ${reason}`)
 }
+const failure = upstashFailure
 
-export function createUpstashStore(opts: UpstashStoreOptions): SharedTokenStore {
+/** The Upstash REST client as every shared store of ours uses it (the token cache, the limiter). */
+export function upstashClient(opts: UpstashStoreOptions): Redis {
   const timeoutMs = opts.timeoutMs ?? UPSTASH_COMMAND_TIMEOUT_MS
-  const redis = new Redis({
+  return new Redis({
     url: opts.url,
     token: opts.token,
     // A signal factory: a fresh deadline per HTTP request, and an abort that
@@ -57,6 +59,10 @@ export function createUpstashStore(opts: UpstashStoreOptions): SharedTokenStore 
     automaticDeserialization: false,
     enableTelemetry: false,
   })
+}
+
+export function createUpstashStore(opts: UpstashStoreOptions): SharedTokenStore {
+  const redis = upstashClient(opts)
   // Commands issued in the same tick share one POST /pipeline (the client's auto-pipelining).
 
   const run = async <T>(op: string, command: () => Promise<T>): Promise<T> => {

@@ -1,24 +1,14 @@
 // The limiter over Upstash's REST API (the Workers runtime's Redis). Web-standard
 // APIs only. The same script and keys as redis.ts, so Node and Workers instances
 // on one Redis count together: EVALSHA, and EVAL on NOSCRIPT.
-import { Redis } from '@upstash/redis/cloudflare'
-import { UPSTASH_COMMAND_TIMEOUT_MS, type UpstashStoreOptions } from '../cache/upstash'
+import { type UpstashStoreOptions, upstashClient, upstashFailure } from '../cache/upstash'
 import { decodeScriptReply, GCRA_SCRIPT, isNoScript, scriptArgs, scriptSha } from './gcra'
 import type { Limiter } from './interface'
 
 export function createUpstashLimiter(opts: UpstashStoreOptions): Limiter {
-  const timeoutMs = opts.timeoutMs ?? UPSTASH_COMMAND_TIMEOUT_MS
-  const redis = new Redis({
-    url: opts.url,
-    token: opts.token,
-    // A fresh deadline per HTTP request (see src/cache/upstash.ts).
-    signal: () => AbortSignal.timeout(timeoutMs),
-    retry: { retries: 0, backoff: () => 0 },
-    automaticDeserialization: false,
-    enableTelemetry: false,
-  })
+  const redis = upstashClient(opts)
   // Upstash's errors quote the whole command (keys, arguments); keep only the reason.
-  const failure = (err: unknown) => new Error(`upstash rate limit failed: ${String((err as Error)?.message ?? err).split(', command was:')[0]}`)
+  const failure = (err: unknown) => upstashFailure('rate limit', err)
 
   return {
     kind: 'upstash',

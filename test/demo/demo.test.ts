@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { freePort } from '../../bench/lib/children'
 import { DEMO_USER } from '../../demo/run'
-import { hasChromium, LOOPBACK, launchChromium, offlinePage, saveScreenshot } from './chromium'
+import { hasChromium, LOOPBACK, launchChromium, offlinePage, saveScreenshot } from '../support/chromium'
 
 if (!hasChromium) console.log('[zenzefi tests] skipped: the demo page in a browser and its screenshot (no /usr/bin/chromium; apt-get install chromium)')
 

@@ -1,12 +1,12 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocketServer } from 'ws'
+import { hasChromium, launchChromium } from '../support/chromium'
 import { customer, freePort, type Gateway, startGateway, startUpstream, type Upstream } from '../support/gateway'
 import { type TestDatabase, testDatabase } from '../support/harness'
 
-const CHROMIUM = '/usr/bin/chromium'
-const hasBrowser = existsSync(CHROMIUM)
+const hasBrowser = hasChromium
 if (!hasBrowser) console.log('[zenzefi tests] skipped: browser end-to-end test (no /usr/bin/chromium; apt-get install chromium)')
 
 let db: TestDatabase
@@ -61,21 +61,8 @@ afterAll(async () => {
 
 describe.skipIf(!hasBrowser)('in a real browser', () => {
   it('opens /api/v1/proxy/?token=…, follows the 303, and the page’s CSS, script, fetch and WebSocket all work through the gateway', async () => {
-    const { chromium } = await import('playwright-core')
     const { token } = await customer(gw.t)
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    const browser = await launchChromium()
     try {
       const context = await browser.newContext()
       const pg = await context.newPage()

@@ -2,7 +2,7 @@
 // everything they need itself (pinned swagger-ui-dist and redoc), under its Content-Security-Policy.
 // (The README's picture of /docs is taken from the demo's gateway: test/demo/demo.test.ts.)
 import { describe, expect, it } from 'vitest'
-import { hasChromium, launchChromium, offlinePage } from '../demo/chromium'
+import { hasChromium, launchChromium, offlinePage } from '../support/chromium'
 import { gatewayFixture } from '../support/gateway'
 
 if (!hasChromium) console.log('[zenzefi tests] skipped: /docs and /redoc in a browser (no /usr/bin/chromium; apt-get install chromium)')

@@ -1,5 +1,5 @@
-// Debian's Chromium through playwright-core, as test/e2e/browser.test.ts launches it, with the
-// outside world cut off: every request to a host other than loopback is aborted and recorded, and
+// Debian's Chromium through playwright-core (the flags this machine's closed network needs), and pages
+// with the outside world cut off: every request to a host other than loopback is aborted and recorded, and
 // every Content-Security-Policy violation the page reports is recorded too.
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'

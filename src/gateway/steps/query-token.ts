@@ -6,26 +6,31 @@ import type { TokenService } from '../../services/tokens'
 import { detailReply, INVALID_QUERY_TOKEN } from '../answers'
 import { accessCookie } from '../cookie'
 import type { MapperSelector } from '../mappers'
-import type { Step } from '../pipeline'
+import type { ProxyRequest, Step } from '../pipeline'
 import { tokenParam, withoutTokenParam } from '../token-source'
 
 export function queryToken(deps: { config: Config; tokens: TokenService; mapperFor: MapperSelector; now: () => number }): Step {
   return {
     name: 'query-token',
     on: 'http',
-    async run({ req }) {
+    // Synchronous unless there is a `?token=`: almost every request pays no await here.
+    run({ req }) {
       const token = tokenParam(req.search)
       if (token === null) return
-      const grant = await deps.tokens.checkStatus(token)
-      if (!grant) return detailReply(401, INVALID_QUERY_TOKEN)
-      const mapper = deps.mapperFor(req.header('x-local-url'))
-      const location = `${mapper.publicBase}${req.path}${withoutTokenParam(req.search)}`
-      const maxAge = grant.expiresAt === null ? grant.durationHours * 3600 : (grant.expiresAt - deps.now()) / 1000
-      return {
-        status: 303,
-        headers: ['Location', location, 'Set-Cookie', accessCookie(token, maxAge, deps.config), 'Cache-Control', 'no-store'],
-        body: '',
-      }
+      return redirect(token, req)
     },
+  }
+
+  async function redirect(token: string, req: ProxyRequest) {
+    const grant = await deps.tokens.checkStatus(token)
+    if (!grant) return detailReply(401, INVALID_QUERY_TOKEN)
+    const mapper = deps.mapperFor(req.header('x-local-url'))
+    const location = `${mapper.publicBase}${req.path}${withoutTokenParam(req.search)}`
+    const maxAge = grant.expiresAt === null ? grant.durationHours * 3600 : (grant.expiresAt - deps.now()) / 1000
+    return {
+      status: 303,
+      headers: ['Location', location, 'Set-Cookie', accessCookie(token, maxAge, deps.config), 'Cache-Control', 'no-store'],
+      body: '',
+    }
   }
 }

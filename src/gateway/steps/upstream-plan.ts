@@ -4,7 +4,7 @@
 import type { Config } from '../../config'
 import { upstreamRequestHeaders } from '../headers'
 import type { MapperSelector } from '../mappers'
-import type { Step } from '../pipeline'
+import type { ProxyState, Step } from '../pipeline'
 import { withoutTokenParam } from '../token-source'
 
 /** `ws` and workerd write these on the upstream handshake themselves; a client copy would clash. */
@@ -19,37 +19,44 @@ export function upstreamPlan(deps: {
   const basePath = target.pathname.replace(/\/+$/, '')
   return {
     name: 'upstream-plan',
-    async run(state) {
-      const { req, auth, presented } = state
-      const websocket = req.kind === 'websocket'
-      // Decided once, up front: the header rules are synchronous and the check may not be.
-      const authorization = req.header('authorization')
-      const own = authorization ? await deps.isOwnCredential(authorization) : false
-      let pairs = req.headerPairs()
-      if (websocket) pairs = pairs.filter(([name]) => !isHandshakeHeader(name))
-      const headers = upstreamRequestHeaders(pairs, {
-        upstreamHost: target.host,
-        clientIp: req.clientIp,
-        proto: req.proto,
-        clientHost: req.header('host') ?? null,
-        userId: auth!.grant.userId,
-        tokenId: auth!.grant.tokenId,
-        isOwnCredential: () => own,
-      })
-      // Ours, valid by construction: the client's own copy (any spelling) was dropped above with the identity headers.
-      headers['x-request-id'] = req.requestId
-      state.plan = {
-        target: basePath + req.path + (websocket ? withoutTokenParam(req.search) : req.search),
-        headers,
-        framing: state.framing,
-        grant: auth!.grant,
-        hash: auth!.hash,
-        source: presented!.source,
-        mapper: deps.mapperFor(req.header('x-local-url')),
-        corsOrigin: state.corsOrigin,
-        protocols: websocket ? (req.header('sec-websocket-protocol') ?? null) : null,
-      }
+    run(state) {
+      // Decided once, up front: the header rules are synchronous and the check may not be (WebCrypto on
+      // Workers). Without an Authorization header, or with Node's synchronous check, there is no await.
+      const authorization = state.req.header('authorization')
+      const own = authorization ? deps.isOwnCredential(authorization) : false
+      if (typeof own !== 'boolean') return own.then((o) => plan(state, o))
+      plan(state, own)
       return undefined
     },
+  }
+
+  function plan(state: ProxyState, own: boolean): undefined {
+    const { req, auth, presented } = state
+    const websocket = req.kind === 'websocket'
+    let pairs = req.headerPairs()
+    if (websocket) pairs = pairs.filter(([name]) => !isHandshakeHeader(name))
+    const headers = upstreamRequestHeaders(pairs, {
+      upstreamHost: target.host,
+      clientIp: req.clientIp,
+      proto: req.proto,
+      clientHost: req.header('host') ?? null,
+      userId: auth!.grant.userId,
+      tokenId: auth!.grant.tokenId,
+      isOwnCredential: () => own,
+    })
+    // Ours, valid by construction: the client's own copy (any spelling) was dropped above with the identity headers.
+    headers['x-request-id'] = req.requestId
+    state.plan = {
+      target: basePath + req.path + (websocket ? withoutTokenParam(req.search) : req.search),
+      headers,
+      framing: state.framing,
+      grant: auth!.grant,
+      hash: auth!.hash,
+      source: presented!.source,
+      mapper: deps.mapperFor(req.header('x-local-url')),
+      corsOrigin: state.corsOrigin,
+      protocols: websocket ? (req.header('sec-websocket-protocol') ?? null) : null,
+    }
+    return undefined
   }
 }

@@ -219,16 +219,14 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
       // while an upload runs, it is how long Zenzefi may go without taking any of it.
       let timedOut = false
       let answered = false
-      let timer: ReturnType<typeof setTimeout> | undefined
+      // One timer per request, pushed back as the upload moves (refresh(): no new timer per chunk).
+      const timer = setTimeout(() => {
+        timedOut = true
+        upReq.destroy(new Error('response header timeout'))
+      }, timeoutMs)
       const arm = () => {
-        if (answered) return
-        clearTimeout(timer)
-        timer = setTimeout(() => {
-          timedOut = true
-          upReq.destroy(new Error('response header timeout'))
-        }, timeoutMs)
+        if (!answered) timer.refresh()
       }
-      arm()
       // Its end also gives back the request's in-flight place (outcome.release, from the rate-limit step).
       const unregister = sessions.register(
         plan.hash,

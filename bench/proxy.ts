@@ -147,6 +147,9 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa, name 
     // The WebSocket phase opens 64 sockets on one token: a load test, not a customer.
     WS_MAX_PER_TOKEN: '1000',
     RATE_LIMITS: 'off',
+    // Tokens free of charge: the proxy path is what is measured.
+    TOKEN_PRICE_24H: '0',
+    TOKEN_PRICE_720H: '0',
     ...extraEnv,
   }
   for (const name of ['ZENZEFI_TLS_INSECURE', 'BACKEND_URL', 'ZENZEFI_TIMEOUT_SECONDS']) delete env[name]

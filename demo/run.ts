@@ -173,6 +173,9 @@ async function main() {
   const { access_token: jwt } = await api<{ access_token: string }>(`http://127.0.0.1:${port}`, '/auth/login', {
     body: { email: DEMO_USER.email, password: DEMO_USER.password },
   })
+  // Credits first, as a customer gets them: a top-up paid on the development provider's checkout page.
+  const topUp = await api<{ payment_url: string }>(`http://127.0.0.1:${port}`, '/currency/purchase', { body: { amount_znc: '50.00' }, jwt })
+  await fetch(`http://127.0.0.1:${port}${new URL(topUp.payment_url).pathname}`, { method: 'POST', redirect: 'manual' })
   const token = await api<{ token: string; id: string }>(`http://127.0.0.1:${port}`, '/tokens/purchase', { body: { duration_hours: 24 }, jwt })
 
   live = true
@@ -185,7 +188,7 @@ async function main() {
   out('Zenzefi Backend demo')
   out(`  gateway           ${base}   (src/runtime/node/main.ts, pid ${gateway.pid}: embedded PGlite, in-process cache)`)
   out(`  stand-in Zenzefi  ${zenzefi.url}   (self-signed; trusted through ZENZEFI_CA_FILE)`)
-  out(`  demo user         ${DEMO_USER.email} / ${DEMO_USER.password}   (id ${user.id}, one 24 h access token)`)
+  out(`  demo user         ${DEMO_USER.email} / ${DEMO_USER.password}   (id ${user.id}: 50.00 ZNC topped up, one 24 h access token bought for 18.00)`)
   out(`  data              ${dir}   (removed when the demo stops)`)
   if (note) out(`  note              ${note}`)
   out()

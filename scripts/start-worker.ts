@@ -19,6 +19,9 @@
 //   COOKIE_SAMESITE, CORS_ORIGINS, ACCESS_TOKEN_EXPIRE_MINUTES, BCRYPT_ROUNDS, NODE_ENV
 //                                 as `npm start` (defaults included), handed to the worker as bindings.
 //
+//   TOKEN_PRICE_*, PAYMENT_PROVIDER, ZNC_TO_RUB_RATE, MIN_/MAX_TOPUP_ZNC, YOOKASSA_*, the rate limits
+//                                 passed through as they are.
+//
 // wrangler.toml's [vars] are not applied: like `npm start`, only the environment counts.
 
 import { randomBytes } from 'node:crypto'
@@ -30,6 +33,9 @@ import { nodeConfig } from '../src/runtime/node/deps'
 import { publicUrl } from '../src/services/health'
 import { startUpstashBridge, type UpstashBridge } from '../test/support/upstash-bridge'
 import { pemCertificates, startWorker, WORKER_BUNDLE } from '../test/support/worker'
+
+const PASSED_THROUGH =
+  /^(TOKEN_PRICE_\d+H|PAYMENT_PROVIDER|ZNC_TO_RUB_RATE|MIN_TOPUP_ZNC|MAX_TOPUP_ZNC|YOOKASSA_[A-Z_]+|RATE_LIMITS|RATE_LIMIT_NAMESPACE|(LOGIN|REGISTER|PURCHASE|PROXY)_[A-Z_]+)$/
 
 const log = consoleLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'info')
 
@@ -93,6 +99,8 @@ async function main() {
     CORS_ORIGINS: config.corsOrigins.join(','),
     ACCESS_TOKEN_EXPIRE_MINUTES: String(config.accessTokenExpireMinutes),
     BCRYPT_ROUNDS: String(config.bcryptRounds),
+    // Prices, the payment provider and limits: passed through as set (the worker reads and checks them itself).
+    ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => PASSED_THROUGH.test(e[0]) && e[1] !== undefined)),
     ...(upstash ? { UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token } : {}),
   }
 

@@ -27,17 +27,26 @@ import { namespaced } from './limits/namespace'
 import type { Logger } from './logger'
 import { gatewayMetrics, routeTemplate, statusClassIndex, UNMATCHED_ROUTE } from './metrics/gateway'
 import { type Metrics, noopMetrics } from './metrics/interface'
+import { createFakeProvider, FAKE_CHECKOUT_PATH, type FakeProvider } from './payments/fake'
+import type { PaymentProvider } from './payments/provider'
+import { createYooKassaProvider } from './payments/yookassa'
+import { adminAdjustmentRoutes } from './routes/admin/adjustments'
 import { authRoutes } from './routes/auth'
+import { currencyRoutes } from './routes/currency'
 import { mountDocs } from './routes/docs'
+import { fakeCheckoutRoutes } from './routes/fake-checkout'
 import { healthRoutes } from './routes/health'
 import { proxyCookieRoutes } from './routes/proxy'
 import { rootRoutes } from './routes/root'
 import { tokenRoutes } from './routes/tokens'
 import { userRoutes } from './routes/users'
+import { webhookRoutes } from './routes/webhooks'
 import { createAccounts } from './services/accounts'
 import type { Clock } from './services/clock'
 import { createHealth, type Probe, publicUrl } from './services/health'
+import { createIdempotency } from './services/idempotency'
 import { createLoginGuard } from './services/login-guard'
+import { createPayments } from './services/payments'
 import { createRateLimits } from './services/rate-limits'
 import { createTokenService } from './services/tokens'
 
@@ -76,7 +85,15 @@ export function createApp(deps: AppDeps) {
     hashToken: deps.hashToken,
     prepareQueries: database.perRequest !== true,
     metrics,
+    prices: config.tokenPrices,
   })
+  const idempotency = createIdempotency({ db: database.db, cipher })
+  const fake: FakeProvider | null = config.paymentProvider === 'fake' ? createFakeProvider({ db: database.db, backendUrl: config.backendUrl }) : null
+  const provider: PaymentProvider | null =
+    config.paymentProvider === 'yookassa'
+      ? createYooKassaProvider({ shopId: config.yookassa.shopId!, secretKey: config.yookassa.secretKey!, apiUrl: config.yookassa.apiUrl })
+      : fake
+  const payments = createPayments({ db: database.db, provider, config, clock, idempotency, log })
   const jwt = createJwtIssuer(config.secretKey, config.accessTokenExpireMinutes * 60)
   const health = createHealth({
     clock,
@@ -187,7 +204,12 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes(health))
   app.route('/api/v1/auth', authRoutes({ accounts, jwt, clock, expiresIn: config.accessTokenExpireMinutes * 60, guard, limits: rateLimits, metrics }))
   app.route('/api/v1/users', userRoutes({ accounts, auth }))
-  app.route('/api/v1/tokens', tokenRoutes({ tokens, auth, limits: rateLimits, metrics }))
+  app.route('/api/v1/tokens', tokenRoutes({ tokens, idempotency, clock, auth, limits: rateLimits, metrics }))
+  app.route('/api/v1/currency', currencyRoutes({ db: database.db, payments, config, auth }))
+  // Notifications come only to the provider that can send them; otherwise the path doesn't exist.
+  if (config.paymentProvider === 'yookassa') app.route('/api/v1/webhooks', webhookRoutes({ payments }))
+  if (fake) app.route(FAKE_CHECKOUT_PATH, fakeCheckoutRoutes({ fake, payments }))
+  app.route('/api/v1/admin', adminAdjustmentRoutes({ idempotency, clock, auth }))
   app.route('/api/v1/proxy', proxyCookieRoutes({ tokens, config, clock }))
   mountDocs(app, config.version)
 
@@ -201,7 +223,7 @@ export function createApp(deps: AppDeps) {
     return c.json({ detail: 'Internal Server Error', request_id: c.get('requestId') }, 500)
   })
 
-  return { app, services: { accounts, tokens, health, jwt }, gateway: { pipeline, sessions, proxyLimits, metrics } }
+  return { app, services: { accounts, tokens, health, jwt, payments, idempotency }, gateway: { pipeline, sessions, proxyLimits, metrics } }
 }
 
 export type App = ReturnType<typeof createApp>

@@ -3,6 +3,7 @@
 
 import { parseCidrList } from './gateway/client-address'
 import type { RatePolicy } from './limits/interface'
+import { formatMinor, parseMinor, parseRate, type Rate } from './money/znc'
 
 export type SameSite = 'lax' | 'strict' | 'none'
 
@@ -47,6 +48,18 @@ export interface Config {
   metricsAddr: { host: string; port: number } | null
   /** METRICS_TOKEN: with it, /metrics on the main port answers a matching Bearer; without it, 404 there. */
   metricsToken: string | null
+  /** TOKEN_PRICE_*: each duration's price in ZNC minor units (0 = free). */
+  tokenPrices: Record<number, number>
+  /** PAYMENT_PROVIDER: who takes top-up payments; null for none (top-ups answer 503). */
+  paymentProvider: 'yookassa' | 'fake' | null
+  /** ZNC_TO_RUB_RATE: roubles charged per ZNC. */
+  zncToRubRate: Rate
+  /** MIN_TOPUP_ZNC / MAX_TOPUP_ZNC in minor units. */
+  minTopupMinor: number
+  maxTopupMinor: number
+  yookassa: { shopId: string | null; secretKey: string | null; apiUrl: string; webhookCidrs: string[] }
+  /** PAYMENTS_RECONCILE_SECONDS: how often pending payments are asked about again (0 = never). */
+  paymentsReconcileSeconds: number
   version: string
 }
 
@@ -200,6 +213,48 @@ function namespaceOf(v: string | undefined): string {
   return ns
 }
 
+/** YooKassa's published notification source ranges (yookassa.ru/developers/using-api/webhooks). */
+export const YOOKASSA_NOTIFICATION_CIDRS = '185.71.76.0/27, 185.71.77.0/27, 77.75.153.0/25, 77.75.156.11/32, 77.75.156.35/32, 77.75.154.128/25, 2a02:5180::/32'
+
+const DEFAULT_PRICES: Record<number, string> = { 1: '1.00', 12: '10.00', 24: '18.00', 168: '100.00', 720: '300.00' }
+
+function znc(name: string, v: string | undefined, fallback: string, min = 0): number {
+  const minor = parseMinor(nonEmpty(v) ?? fallback)
+  if (minor === null || minor < min) throw new ConfigError(`${name} must be an amount of ZNC with at most two decimals, at least ${formatMinor(min)}`)
+  return minor
+}
+
+function paymentConfig(env: Env, nodeEnv: Config['env']) {
+  const tokenPrices: Record<number, number> = {}
+  for (const [hours, fallback] of Object.entries(DEFAULT_PRICES))
+    tokenPrices[Number(hours)] = znc(`TOKEN_PRICE_${hours}H`, env[`TOKEN_PRICE_${hours}H`], fallback)
+  const provider = (nonEmpty(env.PAYMENT_PROVIDER) ?? (nodeEnv === 'production' ? 'none' : 'fake')).toLowerCase()
+  if (provider !== 'yookassa' && provider !== 'fake' && provider !== 'none') throw new ConfigError('PAYMENT_PROVIDER must be yookassa, fake or none')
+  if (provider === 'fake' && nodeEnv === 'production')
+    throw new ConfigError('PAYMENT_PROVIDER=fake is for development: it credits without payment, so it is refused when NODE_ENV=production')
+  const shopId = nonEmpty(env.YOOKASSA_SHOP_ID)
+  const secretKey = nonEmpty(env.YOOKASSA_SECRET_KEY)
+  if (provider === 'yookassa' && (!shopId || !secretKey)) throw new ConfigError('PAYMENT_PROVIDER=yookassa needs YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY')
+  const rate = parseRate(nonEmpty(env.ZNC_TO_RUB_RATE) ?? '10')
+  if (!rate) throw new ConfigError('ZNC_TO_RUB_RATE must be a positive number with at most four decimals')
+  const minTopupMinor = znc('MIN_TOPUP_ZNC', env.MIN_TOPUP_ZNC, '10.00', 1)
+  const maxTopupMinor = znc('MAX_TOPUP_ZNC', env.MAX_TOPUP_ZNC, '10000.00', minTopupMinor)
+  return {
+    tokenPrices,
+    paymentProvider: provider === 'none' ? null : provider,
+    zncToRubRate: rate,
+    minTopupMinor,
+    maxTopupMinor,
+    yookassa: {
+      shopId,
+      secretKey,
+      apiUrl: url('YOOKASSA_API_URL', nonEmpty(env.YOOKASSA_API_URL) ?? 'https://api.yookassa.ru/v3'),
+      webhookCidrs: cidrs('YOOKASSA_WEBHOOK_CIDRS', nonEmpty(env.YOOKASSA_WEBHOOK_CIDRS) ?? YOOKASSA_NOTIFICATION_CIDRS),
+    },
+    paymentsReconcileSeconds: int('PAYMENTS_RECONCILE_SECONDS', env.PAYMENTS_RECONCILE_SECONDS, 60, 0, 86400),
+  } satisfies Partial<Config>
+}
+
 export function loadConfig(env: Env, opts: { secretKey?: string; version?: string } = {}): Config {
   const nodeEnv = env.NODE_ENV === 'production' ? 'production' : env.NODE_ENV === 'test' ? 'test' : 'development'
   const secretKey = nonEmpty(env.SECRET_KEY) ?? opts.secretKey ?? null
@@ -248,6 +303,7 @@ export function loadConfig(env: Env, opts: { secretKey?: string; version?: strin
     shutdownTimeoutSeconds: int('SHUTDOWN_TIMEOUT_SECONDS', env.SHUTDOWN_TIMEOUT_SECONDS, 25, 0, 3600),
     metricsAddr: metricsAddress(env.METRICS_ADDR),
     metricsToken: nonEmpty(env.METRICS_TOKEN),
+    ...paymentConfig(env, nodeEnv),
     version: opts.version ?? '0.0.0',
   }
 }

@@ -46,14 +46,19 @@ const post = (url: string, json: unknown, jwt?: string) =>
   })
 
 describe('npm start on the embedded defaults', () => {
-  it('serves register → login → purchase → my-tokens, and keeps accounts, tokens and its key across a restart', async () => {
+  it('serves register → login → top up → purchase → my-tokens, and keeps accounts, tokens, credits and its key across a restart', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'zenzefi-data-'))
     const first = start({ DATA_DIR: dataDir })
     const base = await first.listening
     expect((await post(`${base}/api/v1/auth/register`, { email: 'ada@example.com', username: 'ada', password: 'correct horse' })).status).toBe(201)
     const { access_token } = await (await post(`${base}/api/v1/auth/login`, { email: 'ada@example.com', password: 'correct horse' })).json()
+    // The README's curl flow: a top-up paid on the development provider's checkout page, then the purchase.
+    const payment = await (await post(`${base}/api/v1/currency/purchase`, { amount_znc: '50.00' }, access_token)).json()
+    expect(payment.payment_url).toMatch(/\/fake-checkout\/fake_/)
+    expect((await fetch(`${base}${new URL(payment.payment_url).pathname}`, { method: 'POST', redirect: 'manual' })).status).toBe(303)
     const bought = await (await post(`${base}/api/v1/tokens/purchase`, { duration_hours: 24 }, access_token)).json()
     expect(bought.token).toMatch(/^[A-Za-z0-9_-]{64}$/)
+    expect(bought).toMatchObject({ cost_znc: '18.00', new_balance: '32.00' })
     expect(first.output()).toMatch(/SECRET_KEY is not set: generated one/)
     expect(statSync(join(dataDir, 'secret_key')).mode & 0o077).toBe(0)
     await stop(first.child)
@@ -64,6 +69,8 @@ describe('npm start on the embedded defaults', () => {
     // Same key: the old JWT still works and the stored token still decrypts.
     const list = await (await fetch(`${base2}/api/v1/tokens/my-tokens`, { headers: { authorization: `Bearer ${access_token}` } })).json()
     expect(list).toEqual([expect.objectContaining({ id: bought.id, token: bought.token })])
+    const credits = await (await fetch(`${base2}/api/v1/currency/balance`, { headers: { authorization: `Bearer ${access_token}` } })).json()
+    expect(credits).toEqual({ balance: '32.00', currency: 'ZNC' })
     const health = await (await fetch(`${base2}/health/detailed`)).json()
     expect(health.checks.database).toMatchObject({ status: 'up' })
     const log = second.output() + first.output()

@@ -1,10 +1,13 @@
 import { join } from 'node:path'
-import { type SQL, sql } from 'drizzle-orm'
+import { sql } from 'drizzle-orm'
 import { readMigrationFiles } from 'drizzle-orm/migrator'
 import type { Config } from '../config'
-import type { Db } from '../db/client'
+import { type Db, queryRows } from '../db/client'
 import { MIGRATIONS_DIR } from '../db/connect-node'
+import { LEDGER_ACCOUNT_KINDS } from '../db/schema'
 import { publicUrl } from '../services/health'
+
+export { queryRows }
 
 // Read-only questions about a database, answered the same way on PostgreSQL and PGlite.
 
@@ -12,11 +15,8 @@ import { publicUrl } from '../services/health'
 export const MIGRATIONS_SCHEMA = 'drizzle'
 export const MIGRATIONS_TABLE = '__drizzle_migrations'
 
-/** Rows of a raw query: postgres.js answers an array, PGlite a `{ rows }` object. */
-export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
-  const result = (await db.execute(query)) as unknown
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
-}
+/** The ledger accounts every purchase, top-up, adjustment and import posts against: one of each, owned by no user. */
+export const SYSTEM_ACCOUNT_KINDS = LEDGER_ACCOUNT_KINDS.filter((k) => k !== 'wallet')
 
 /** `schema.table` exists (no error if the schema itself is missing). */
 export async function relationExists(db: Db, qualifiedName: string): Promise<boolean> {

@@ -1,3 +1,4 @@
+import type { SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import type * as schema from './schema'
 
@@ -23,4 +24,10 @@ export function pgConstraint(err: unknown): string | undefined {
   const e = err as { constraint_name?: unknown; constraint?: unknown; cause?: { constraint_name?: unknown; constraint?: unknown } }
   const name = e?.cause?.constraint_name ?? e?.cause?.constraint ?? e?.constraint_name ?? e?.constraint
   return typeof name === 'string' ? name : undefined
+}
+
+/** Rows of a raw query on either driver (postgres.js gives an array, PGlite `{rows}`). */
+export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
 }

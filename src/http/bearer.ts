@@ -23,3 +23,9 @@ export function requireUser(jwt: JwtIssuer, accounts: Accounts, clock: Clock) {
     await next()
   })
 }
+
+/** After requireUser: superusers only (CONTRACT.md "Operating it"). */
+export const requireSuperuser = createMiddleware<AppEnv>(async (c, next) => {
+  if (!c.get('user').isSuperuser) throw new DomainError('not_superuser')
+  await next()
+})

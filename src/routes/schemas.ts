@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi'
 import { MAX_PASSWORD_BYTES, passwordBytes } from '../crypto/password'
 import type { UserRow } from '../db/schema'
+import { formatMinor, parseMinor } from '../money/znc'
 
 export const ErrorOut = z.object({ detail: z.string() }).openapi('Error')
 
@@ -95,3 +96,37 @@ export const errors = {
   422: jsonResponse(ValidationErrorOut, 'Request failed validation'),
   429: jsonResponse(LimitErrorOut, '"Too many requests. Try again in N seconds." (with Retry-After)'),
 } as const
+
+/** An amount of ZNC on the wire: a string with exactly two decimals. */
+export const Znc = z
+  .string()
+  .regex(/^-?\d+\.\d{2}$/)
+  .openapi({ example: '18.00' })
+
+/**
+ * An amount of ZNC in a request: a string or number with at most two decimals, in minor units
+ * once validated. Anything else, zero, or outside the bounds is a 422 — never rounded.
+ */
+export const zncAmountIn = (opts: { min?: () => number; max?: () => number; negative?: boolean; description?: string } = {}) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v, ctx) => {
+      const minor = parseMinor(v, { negative: opts.negative })
+      if (minor === null) {
+        ctx.addIssue({ code: 'custom', message: 'Must be an amount of ZNC with at most two decimals, such as "18.00"' })
+        return z.NEVER
+      }
+      if (minor === 0) {
+        ctx.addIssue({ code: 'custom', message: 'Must not be zero' })
+        return z.NEVER
+      }
+      const min = opts.min?.()
+      const max = opts.max?.()
+      if ((min !== undefined && minor < min) || (max !== undefined && minor > max)) {
+        const bounds = [min !== undefined ? `at least ${formatMinor(min)}` : '', max !== undefined ? `at most ${formatMinor(max)}` : ''].filter(Boolean)
+        ctx.addIssue({ code: 'custom', message: `Must be ${bounds.join(' and ')} ZNC` })
+        return z.NEVER
+      }
+      return minor
+    })
+    .openapi({ type: 'string', example: '100.00', description: opts.description })

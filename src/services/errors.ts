@@ -15,6 +15,19 @@ const FIXED_MESSAGES = {
   username_taken: 'Username already taken',
   token_not_found: 'Token not found',
   last_superuser: 'Cannot remove the last active superuser',
+  not_superuser: 'Superuser permissions required',
+  money_busy: 'Another operation on this balance is in progress; retry',
+  idempotency_mismatch: 'Idempotency-Key reused with a different request',
+  idempotency_in_progress: 'A request with this Idempotency-Key is still in progress; retry later',
+  idempotency_key_invalid: 'Idempotency-Key must be 1 to 255 printable characters',
+  idempotency_key_required: 'Idempotency-Key header is required for this request',
+  payment_not_found: 'Payment not found',
+  user_not_found_admin: 'User not found',
+  provider_unavailable: 'Payment provider unavailable; retry with the same Idempotency-Key',
+  topups_unavailable: 'Top-ups are not available on this server',
+  notification_forbidden: 'Forbidden',
+  notification_malformed: 'Not a payment notification',
+  invalid_topup_amount: 'Invalid top-up amount',
 } as const
 
 /** Refusals whose message carries values, so it is given where they are raised. */
@@ -27,6 +40,8 @@ type ComposedCode =
   | 'rate_limited'
   /** "Too many failed login attempts. Try again in N seconds." — details {limit, window, retry_after} */
   | 'login_locked'
+  /** "Adjustment would make balance negative. Available: 10.00 ZNC" */
+  | 'adjustment_negative'
 
 type FixedCode = keyof typeof FIXED_MESSAGES
 export type DomainErrorCode = FixedCode | ComposedCode

@@ -7,6 +7,7 @@ import { type GatewayMetrics, gatewayMetrics } from '../metrics/gateway'
 import { noopMetrics } from '../metrics/interface'
 import type { Clock } from './clock'
 import { DomainError } from './errors'
+import { balanceOf, lockWallet, moneyTransaction, post, requireFunds } from './ledger'
 
 export const ALLOWED_DURATIONS = [1, 12, 24, 168, 720] as const
 const HOUR_MS = 3_600_000
@@ -22,6 +23,22 @@ export interface TokenView {
   activatedAt: Date | null
   expiresAt: Date | null
   isActive: boolean
+  /** What was paid for it (ZNC minor units): the refund if it is revoked unused. */
+  costMinor: number
+  /** Revoking it now gives the money back: live, never used, and paid for. */
+  refundable: boolean
+}
+
+export interface Purchased {
+  token: TokenView
+  costMinor: number
+  newBalance: number
+}
+
+export interface Revoked {
+  token: TokenView
+  refundMinor: number
+  newBalance: number
 }
 
 export function createTokenService(deps: {
@@ -35,8 +52,11 @@ export function createTokenService(deps: {
   prepareQueries?: boolean
   /** zenzefi_token_checks_total: the shape refusals (tier memory, invalid) and the PostgreSQL tier; the cache counts its own tiers. */
   metrics?: GatewayMetrics
+  /** TOKEN_PRICE_*: each duration's price in ZNC minor units; absent durations are free. */
+  prices?: Record<number, number>
 }) {
   const { db, cache, cipher, clock } = deps
+  const prices = deps.prices ?? {}
   const checks = (deps.metrics ?? gatewayMetrics(noopMetrics)).tokenChecks
   const hashToken = deps.hashToken ?? hashAccessToken
 
@@ -50,6 +70,8 @@ export function createTokenService(deps: {
     activatedAt: row.activatedAt,
     expiresAt: row.expiresAt,
     isActive: isLive(row, now),
+    costMinor: row.costMinor,
+    refundable: row.isActive && row.activatedAt === null && row.costMinor > 0,
   })
 
   const ttlSeconds = (g: TokenGrant, nowMs: number) => (g.expiresAt === null ? UNACTIVATED_TTL_S : Math.floor((g.expiresAt - nowMs) / 1000))
@@ -108,24 +130,37 @@ export function createTokenService(deps: {
 
   const expired = (g: TokenGrant, nowMs: number) => g.expiresAt !== null && g.expiresAt <= nowMs
 
-  return {
-    async purchase(userId: string, durationHours: number): Promise<TokenView> {
+  const service = {
+    /**
+     * Buys a token inside the caller's money transaction: the price is debited, the token
+     * stored with the price paid, both or neither. The token is made before any lock is taken.
+     */
+    async purchaseIn(tx: Db, userId: string, durationHours: number): Promise<Purchased> {
       if (!(ALLOWED_DURATIONS as readonly number[]).includes(durationHours)) {
         throw new DomainError('invalid_duration', `Invalid duration. Must be one of: [${ALLOWED_DURATIONS.join(', ')}]`, { allowed: ALLOWED_DURATIONS })
       }
+      const price = prices[durationHours] ?? 0
       const token = generateAccessToken()
+      const [tokenHash, tokenCiphertext] = await Promise.all([hashToken(token), cipher.encrypt(token)])
       const now = clock.now()
-      const [row] = await db
-        .insert(accessTokens)
-        .values({
+      // The wallet row lock orders concurrent purchases of one user; other users never wait.
+      const wallet = price > 0 ? await lockWallet(tx, userId) : null
+      if (wallet) requireFunds(wallet.balance, price)
+      const [row] = await tx.insert(accessTokens).values({ userId, tokenHash, tokenCiphertext, durationHours, createdAt: now, costMinor: price }).returning()
+      let newBalance = wallet?.balance ?? (await balanceOf(tx, userId))
+      if (price > 0) {
+        const done = await post(tx, {
+          kind: 'purchase',
+          reference: row!.id,
           userId,
-          tokenHash: await hashToken(token),
-          tokenCiphertext: await cipher.encrypt(token),
-          durationHours,
-          createdAt: now,
+          description: `Access token, ${durationHours} h`,
+          walletAmount: -price,
+          against: 'revenue',
+          tokenId: row!.id,
         })
-        .returning()
-      return { ...(await view(row!, now)), token }
+        if (done.posted) newBalance = done.balanceAfter
+      }
+      return { token: { ...(await view(row!, now)), token }, costMinor: price, newBalance }
     },
 
     async listForUser(userId: string, activeOnly: boolean): Promise<TokenView[]> {
@@ -139,18 +174,46 @@ export function createTokenService(deps: {
       return Promise.all(rows.map((r) => view(r, now)))
     },
 
-    /** Revokes the caller's own token; every tier on every instance forgets it before this resolves. */
-    async revoke(userId: string, tokenId: string): Promise<TokenView> {
+    /**
+     * Revokes the caller's own token inside the caller's money transaction, refunding the
+     * price paid if it was never used. The row lock decides a race with its first use:
+     * activation waits for this, then finds the token revoked (or this finds it activated).
+     * Call `forget` with the result after the transaction commits.
+     */
+    async revokeIn(tx: Db, userId: string, tokenId: string): Promise<Revoked & { hash: string }> {
       const now = clock.now()
-      const [row] = await db
-        .update(accessTokens)
-        .set({ isActive: false, revokedAt: now })
+      const [current] = await tx
+        .select()
+        .from(accessTokens)
         .where(and(eq(accessTokens.id, tokenId), eq(accessTokens.userId, userId)))
-        .returning()
-      if (!row) throw new DomainError('token_not_found')
-      await cache.invalidate([row.tokenHash])
-      return view(row, now)
+        .for('update')
+      if (!current) throw new DomainError('token_not_found')
+      const refundable = current.isActive && current.activatedAt === null && current.costMinor > 0
+      const [row] = current.isActive
+        ? await tx.update(accessTokens).set({ isActive: false, revokedAt: now }).where(eq(accessTokens.id, tokenId)).returning()
+        : [current]
+      let refundMinor = 0
+      let newBalance: number | null = null
+      if (refundable) {
+        const done = await post(tx, {
+          kind: 'refund',
+          reference: tokenId,
+          userId,
+          description: `Refund: unused access token, ${current.durationHours} h`,
+          walletAmount: current.costMinor,
+          against: 'revenue',
+          tokenId,
+        })
+        if (done.posted) {
+          refundMinor = current.costMinor
+          newBalance = done.balanceAfter
+        }
+      }
+      return { token: await view(row!, now), refundMinor, newBalance: newBalance ?? (await balanceOf(tx, userId)), hash: current.tokenHash }
     },
+
+    /** After a revocation committed: every tier on every instance forgets the token before this resolves. */
+    forget: (hash: string) => cache.invalidate([hash]),
 
     /**
      * For proxy requests and WebSocket upgrades: a valid grant, activating the token
@@ -167,7 +230,18 @@ export function createTokenService(deps: {
       if (!found || expired(found.grant, clock.now().getTime())) return null
       return found.grant
     },
+
+    /** purchaseIn in a transaction of its own (CLI, tests, benchmarks). */
+    purchase: (userId: string, durationHours: number): Promise<Purchased> => moneyTransaction(db, (tx) => service.purchaseIn(tx, userId, durationHours)),
+
+    /** revokeIn in a transaction of its own, then forgotten everywhere. */
+    async revoke(userId: string, tokenId: string): Promise<Revoked> {
+      const done = await moneyTransaction(db, (tx) => service.revokeIn(tx, userId, tokenId))
+      await service.forget(done.hash)
+      return done
+    },
   }
+  return service
 
   async function authorize(token: string): Promise<{ hash: string; grant: TokenGrant } | null> {
     const found = await lookup(token)

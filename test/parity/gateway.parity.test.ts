@@ -15,6 +15,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WebSocket } from 'ws'
 import { recordSecret } from '../support/log-scan'
+import { PRICED } from '../support/money'
 import { type PlainUpstream, startPlainUpstream } from '../support/plain-upstream'
 import { startRedisServer } from '../support/redis-server'
 import { services } from '../support/services'
@@ -219,7 +220,13 @@ describe.each(targets)('$name', (kind) => {
       revokedAt = performance.now()
       const revoked = await call(`/api/v1/tokens/${c.tokenId}`, { method: 'DELETE', bearer: c.jwt })
       expect(revoked.status).toBe(200)
-      expect(await revoked.json()).toEqual({ message: 'Token revoked successfully', token_id: c.tokenId })
+      expect(await revoked.json()).toEqual({
+        message: 'Token revoked successfully',
+        token_id: c.tokenId,
+        revoked: true,
+        refund_amount: '0.00',
+        new_balance: '0.00',
+      })
 
       const page = await call(`${PREFIX}/page`, { headers: { 'x-access-token': c.token } })
       expect(page.status).toBe(401)
@@ -745,5 +752,74 @@ describe('parity', () => {
   it('both runtimes answered an allowed preflight with the same CORS headers', (ctx) => {
     if (preflights.size < 2) ctx.skip()
     expect(preflights.get('worker')).toEqual(preflights.get('node'))
+  })
+})
+
+describe.each(targets)('$name: credits', (kind) => {
+  if (kind.unavailable) {
+    it.skip(`skipped: ${kind.unavailable}`, () => {})
+    return
+  }
+  let up: PlainUpstream
+  let target: Target
+  beforeAll(async () => {
+    up = await startPlainUpstream()
+    target = await kind.start({ upstreamUrl: up.url, backendUrl: BACKEND, redisUrl, env: { ...PRICED, PAYMENT_PROVIDER: 'fake', RATE_LIMITS: 'off' } })
+  })
+  afterAll(async () => {
+    await target?.close()
+    await up?.close()
+  })
+  const call = async (path: string, init: { method?: string; json?: unknown; jwt?: string; key?: string } = {}) => {
+    const headers: Record<string, string> = {}
+    if (init.json !== undefined) headers['content-type'] = 'application/json'
+    if (init.jwt) headers.authorization = `Bearer ${init.jwt}`
+    if (init.key) headers['idempotency-key'] = init.key
+    const res = await fetch(`${target.url}${path}`, {
+      method: init.method ?? 'GET',
+      headers,
+      redirect: 'manual',
+      body: init.json === undefined ? undefined : JSON.stringify(init.json),
+      signal: AbortSignal.timeout(10_000),
+    })
+    return { status: res.status, replayed: res.headers.get('idempotent-replayed'), location: res.headers.get('location'), text: await res.text() }
+  }
+
+  it('top up on the checkout page, buy with a key (replayed byte for byte), refund: the same answers on both runtimes', async () => {
+    const id = `m${kind.name}${Date.now().toString(36)}`
+    const account = { email: `${id}@parity.test`, username: `u_${id}`, password: 'correct horse battery' }
+    expect((await call('/api/v1/auth/register', { method: 'POST', json: account })).status).toBe(201)
+    const jwt = JSON.parse((await call('/api/v1/auth/login', { method: 'POST', json: { email: account.email, password: account.password } })).text).access_token
+    recordSecret(account.password, 'password')
+    recordSecret(jwt, 'JWT')
+
+    const short = await call('/api/v1/tokens/purchase', { method: 'POST', jwt, json: { duration_hours: 24 } })
+    expect([short.status, JSON.parse(short.text)]).toEqual([402, { detail: 'Insufficient balance. Required: 18.00 ZNC, Available: 0.00 ZNC' }])
+
+    const topUp = await call('/api/v1/currency/purchase', { method: 'POST', jwt, json: { amount_znc: '50.00', return_url: 'http://account.parity.test/' } })
+    expect(topUp.status).toBe(201)
+    const payment = JSON.parse(topUp.text)
+    expect(payment).toMatchObject({ amount_znc: '50.00', amount_rub: '500.00', status: 'pending' })
+    const checkout = new URL(payment.payment_url).pathname
+    expect((await call(checkout)).text).toContain('<button type="submit">Pay 500.00 RUB</button>')
+    expect(await call(checkout, { method: 'POST' })).toMatchObject({ status: 303, location: 'http://account.parity.test/' })
+    expect(JSON.parse((await call('/api/v1/currency/balance', { jwt })).text)).toEqual({ balance: '50.00', currency: 'ZNC' })
+
+    const bought = await call('/api/v1/tokens/purchase', { method: 'POST', jwt, json: { duration_hours: 24 }, key: 'p-1' })
+    expect(bought.status).toBe(201)
+    const token = JSON.parse(bought.text)
+    recordSecret(token.token, 'access token')
+    expect(token).toMatchObject({ cost_znc: '18.00', new_balance: '32.00', refundable: true })
+    const again = await call('/api/v1/tokens/purchase', { method: 'POST', jwt, json: { duration_hours: 24 }, key: 'p-1' })
+    expect(again).toMatchObject({ status: 201, replayed: 'true', text: bought.text })
+
+    const revoked = JSON.parse((await call(`/api/v1/tokens/${token.id}`, { method: 'DELETE', jwt })).text)
+    expect(revoked).toEqual({ message: 'Token revoked successfully', token_id: token.id, revoked: true, refund_amount: '18.00', new_balance: '50.00' })
+    const history = JSON.parse((await call('/api/v1/currency/transactions', { jwt })).text)
+    expect(history.items.map((t: { transaction_type: string; amount: string }) => `${t.transaction_type} ${t.amount}`)).toEqual([
+      'refund 18.00',
+      'purchase -18.00',
+      'deposit 50.00',
+    ])
   })
 })

@@ -13,7 +13,7 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { freePort, startUpstream, type Upstream } from '../support/gateway'
-import { TEST_FILE_NAMESPACE } from '../support/harness'
+import { FREE_TOKENS, TEST_FILE_NAMESPACE } from '../support/harness'
 import { startRedisServer } from '../support/redis-server'
 import { services } from '../support/services'
 import { buildWorker } from '../support/worker'
@@ -118,6 +118,7 @@ describe.skipIf(!adminUrl)('npm run start:worker', () => {
       // No SECRET_KEY: generated into DATA_DIR as `npm start` does in development.
       DATA_DIR: dataDir,
       BCRYPT_ROUNDS: '4',
+      ...FREE_TOKENS,
     })
     base = await listening(s)
   })

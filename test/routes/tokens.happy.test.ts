@@ -15,8 +15,28 @@ describe('purchase', () => {
     const res = await f.t.request('/api/v1/tokens/purchase', { method: 'POST', bearer: jwt, json: { duration_hours: hours } })
     expect(res.status).toBe(201)
     const body = await res.json()
-    expect(Object.keys(body).sort()).toEqual(['activated_at', 'created_at', 'duration_hours', 'expires_at', 'id', 'is_active', 'token'])
-    expect(body).toMatchObject({ duration_hours: hours, expires_at: null, activated_at: null, is_active: true })
+    expect(Object.keys(body).sort()).toEqual([
+      'activated_at',
+      'cost_znc',
+      'created_at',
+      'duration_hours',
+      'expires_at',
+      'id',
+      'is_active',
+      'new_balance',
+      'refundable',
+      'token',
+    ])
+    // This file's app sells tokens at a price of 0 (FREE_TOKENS): nothing to pay, nothing to refund.
+    expect(body).toMatchObject({
+      duration_hours: hours,
+      expires_at: null,
+      activated_at: null,
+      is_active: true,
+      cost_znc: '0.00',
+      new_balance: '0.00',
+      refundable: false,
+    })
     expect(body.token).toMatch(/^[A-Za-z0-9_-]{64}$/)
     expect(Buffer.from(body.token, 'base64url')).toHaveLength(48)
   })
@@ -113,7 +133,7 @@ describe('revoke', () => {
     expect(await f.t.services.tokens.validateAndActivate(token.token)).not.toBeNull() // now served from the cache
     const res = await f.t.request(`/api/v1/tokens/${token.id}`, { method: 'DELETE', bearer: jwt })
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual({ message: 'Token revoked successfully', token_id: token.id })
+    expect(await res.json()).toEqual({ message: 'Token revoked successfully', token_id: token.id, revoked: true, refund_amount: '0.00', new_balance: '0.00' })
     expect(await f.t.services.tokens.validateAndActivate(token.token)).toBeNull()
     expect(await f.t.services.tokens.checkStatus(token.token)).toBeNull()
   })

@@ -21,7 +21,7 @@ describe('the token service refuses with domain errors', () => {
 
   it('revoking a token that is not the caller’s: token_not_found', async () => {
     const other = await signUp(f.t)
-    const theirs = await f.t.services.tokens.purchase(other.user.id, 24)
+    const theirs = (await f.t.services.tokens.purchase(other.user.id, 24)).token
     for (const id of [theirs.id, '00000000-0000-4000-8000-000000000000']) {
       const err = await f.t.services.tokens.revoke(userId, id).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(DomainError)

@@ -17,6 +17,12 @@ export const TEST_FILE_NAMESPACE = `t${randomBytes(6).toString('hex')}`
 
 export const TEST_SECRET = 'test-secret-key-that-is-long-enough-0123456789'
 
+/**
+ * Tests of other things than money buy tokens without paying for them (a price of 0 is a
+ * configuration the contract offers); the money tests set their prices themselves.
+ */
+export const FREE_TOKENS: Env = { TOKEN_PRICE_1H: '0', TOKEN_PRICE_12H: '0', TOKEN_PRICE_24H: '0', TOKEN_PRICE_168H: '0', TOKEN_PRICE_720H: '0' }
+
 export interface TestClock extends Clock {
   advance(ms: number): void
   set(at: Date | number): void
@@ -105,6 +111,7 @@ export async function startApp(opts: {
       RATE_LIMIT_NAMESPACE: TEST_FILE_NAMESPACE,
       DATABASE_URL: opts.database.url ?? undefined,
       REDIS_URL: redisUrl ?? undefined,
+      ...FREE_TOKENS,
       ...opts.env,
     },
     { version: '9.9.9-test' },

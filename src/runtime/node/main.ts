@@ -2,6 +2,7 @@ import { createApp } from '../../app'
 import { ConfigError } from '../../config'
 import { buildNodeDeps, nodeConfig } from './deps'
 import { type MetricsListener, scraperOf, startMetricsListener } from './metrics'
+import { startReconciler } from './payments-reconciler'
 import { createNodeServer } from './server'
 import { stdoutLogger } from './stdout-log'
 
@@ -27,7 +28,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 async function main() {
   const config = await nodeConfig(process.env, log)
   const deps = await buildNodeDeps(config, log)
-  const server = createNodeServer(deps, createApp(deps))
+  const app = createApp(deps)
+  const server = createNodeServer(deps, app)
+  const reconciler = startReconciler({ database: deps.database, payments: app.services.payments, seconds: config.paymentsReconcileSeconds, log })
   // METRICS_ADDR: its own listener (a taken port is a warning; the gateway serves on without it).
   const scraper = scraperOf(deps.metrics)
   const metricsListener: Promise<MetricsListener | null> =
@@ -50,6 +53,7 @@ async function main() {
     server.shutdown(() => {
       metricsListener
         .then((listener) => listener?.close())
+        .then(() => reconciler.stop())
         .then(() => deps.close())
         .catch((err) => log.error('closing the database or cache failed', { error: err }))
         .finally(() => {

@@ -117,6 +117,22 @@ async function api(b: Built, request: Request, env: WorkerEnv, ctx: unknown, met
 }
 
 export default {
+  /**
+   * The Cron Trigger (wrangler.toml [triggers]): re-asks the provider about open payments, so a
+   * lost notification still credits. Cloudflare runs one invocation per schedule, so no lock is needed.
+   */
+  async scheduled(_controller: unknown, env: WorkerEnv, ctx: { waitUntil(p: Promise<unknown>): void }): Promise<void> {
+    const log = consoleLogger()
+    const b = await (built ??= build(env, log))
+    const url = env.HYPERDRIVE?.connectionString ?? b.config.databaseUrl
+    if (!url) return log.error('payments reconcile skipped: DATABASE_URL or a HYPERDRIVE binding is required on Workers')
+    const sql = postgres(url, { max: 2, fetch_types: false, prepare: false, onnotice: () => {} })
+    const run = requestDb.run(drizzle(sql, { schema }) as unknown as Db, () => b.app.services.payments.reconcile())
+    ctx.waitUntil(run)
+    const result = await run
+    log.info('payments reconciled', result)
+  },
+
   async fetch(request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
     const started = performance.now()
     const log = consoleLogger()

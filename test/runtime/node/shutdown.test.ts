@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { freePort } from '../../support/gateway'
-import { newAccount, TEST_SECRET, type TestDatabase, testDatabase } from '../../support/harness'
+import { FREE_TOKENS, newAccount, TEST_SECRET, type TestDatabase, testDatabase } from '../../support/harness'
 import { closed, nextMessage, openWebSocket } from '../../support/ws-client'
 
 const ROOT = new URL('../../..', import.meta.url).pathname
@@ -121,6 +121,8 @@ async function startServer(env: Record<string, string>): Promise<Running> {
       LOG_LEVEL: 'info',
       // Registrations per address are limited, and with REDIS_URL counted across runs: not what is tested here.
       RATE_LIMITS: 'off',
+      // Tokens free of charge: money is not what is tested here.
+      ...FREE_TOKENS,
       ...(db?.url ? { DATABASE_URL: db.url } : {}),
       ...(REDIS_URL ? { REDIS_URL } : {}),
       ...env,

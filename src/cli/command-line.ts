@@ -3,7 +3,7 @@ import { CliError, EXIT_USAGE } from './io'
 
 // The CLI's grammar: which commands exist, which options each takes, and the usage text.
 
-type OptionName = 'email' | 'username' | 'password' | 'full-name' | 'yes'
+type OptionName = 'email' | 'username' | 'password' | 'full-name' | 'yes' | 'from' | 'user' | 'amount' | 'reason' | 'reference'
 
 interface CommandSpec {
   options: OptionName[]
@@ -29,14 +29,34 @@ export const COMMANDS = {
   'clear-db': {
     options: ['yes'],
     synopsis: 'clear-db [--yes]',
-    summary: 'delete every user and access token, keeping the schema',
+    summary: 'delete every user, access token, balance, ledger transaction and payment, keeping the schema',
     destructive: true,
   },
   'reset-db': {
     options: ['yes'],
     synopsis: 'reset-db [--yes]',
-    summary: 'drop the tables and migration bookkeeping, then migrate again from scratch',
+    summary: 'drop the tables, their functions and the migration bookkeeping, then migrate again from scratch',
     destructive: true,
+  },
+  'import-python-backend': {
+    options: ['from'],
+    synopsis: 'import-python-backend --from postgres://…',
+    summary: "import the earlier backend's users, access tokens and balances (safe to rerun)",
+  },
+  'ledger-check': {
+    options: [],
+    synopsis: 'ledger-check',
+    summary: 'check every credits invariant against the data itself (exit 1 on any violation)',
+  },
+  'adjust-balance': {
+    options: ['user', 'amount', 'reason', 'reference'],
+    synopsis: 'adjust-balance --user EMAIL|ID --amount ±ZNC --reason TEXT [--reference KEY]',
+    summary: 'give (25.00) or take (-5.50) credits, with a reason the user sees; the same --reference moves money once',
+  },
+  'payments-reconcile': {
+    options: [],
+    synopsis: 'payments-reconcile',
+    summary: 'ask the payment provider about every open top-up once and credit the paid ones (exit 1 if it is unreachable)',
   },
   help: { options: [], synopsis: 'help', summary: 'show this text' },
 } as const satisfies Record<string, CommandSpec>
@@ -54,6 +74,11 @@ const OPTION_TYPES: Record<OptionName, { type: 'string' | 'boolean' }> = {
   password: { type: 'string' },
   'full-name': { type: 'string' },
   yes: { type: 'boolean' },
+  from: { type: 'string' },
+  user: { type: 'string' },
+  amount: { type: 'string' },
+  reason: { type: 'string' },
+  reference: { type: 'string' },
 }
 
 export const isDestructive = (command: CommandName): boolean => 'destructive' in COMMANDS[command]
@@ -71,6 +96,7 @@ export function usage(): string {
     'create-superuser also reads ADMIN_EMAIL, ADMIN_USERNAME and ADMIN_PASSWORD (options win);',
     'prefer ADMIN_PASSWORD over --password to keep the password out of shell history and `ps`.',
     'clear-db and reset-db refuse to run with NODE_ENV=production unless --yes is given.',
+    'adjust-balance takes a negative amount as --amount -5.50 or --amount=-5.50.',
     'The database comes from the same environment as the server: DATABASE_URL (or POSTGRES_*),',
     'else the embedded PGlite in DATA_DIR (stop the server first: PGlite allows one process at a time).',
     'Exit status: 0 done, 1 failed or refused, 2 bad command line.',
@@ -91,7 +117,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
   let parsed: ReturnType<typeof parseArgs>
   try {
     parsed = parseArgs({
-      args: rest,
+      args: withNegativeValues(rest, allowed),
       options: Object.fromEntries(allowed.map((name) => [name, OPTION_TYPES[name]])),
       allowPositionals: true,
       strict: true,
@@ -101,6 +127,26 @@ export function parseCommandLine(argv: string[]): CommandLine {
   }
   if (parsed.positionals.length > 0) throw new CliError(`${first}: unexpected argument (options are written --name value)`, EXIT_USAGE)
   return { command: first, options: parsed.values as CommandLine['options'] }
+}
+
+/**
+ * `--amount -5.50` as `--amount=-5.50`: parseArgs takes a value starting with a dash for an
+ * option of its own, and no option here is a dash followed by a digit.
+ */
+function withNegativeValues(args: string[], allowed: readonly OptionName[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const next = args[i + 1]
+    const name = arg.startsWith('--') ? arg.slice(2) : ''
+    if ((allowed as readonly string[]).includes(name) && OPTION_TYPES[name as OptionName].type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`)
+      i++
+    } else {
+      out.push(arg)
+    }
+  }
+  return out
 }
 
 function describeParseError(err: unknown): string {

@@ -23,6 +23,34 @@ function schemaObjects(): { tables: string[]; enums: string[] } {
 }
 
 /**
+ * The functions the migrations create (the ledger's triggers run them). Dropping a table
+ * takes its triggers along but leaves the functions, so they are dropped by name too: a
+ * replay then defines each afresh, even one whose signature a later migration changed.
+ */
+function migrationFunctions(): string[] {
+  const names = new Set<string>()
+  for (const m of readMigrationFiles({ migrationsFolder: MIGRATIONS_DIR })) {
+    for (const statement of m.sql) {
+      for (const match of statement.matchAll(/create\s+(?:or\s+replace\s+)?function\s+(?:"?public"?\.)?"?([a-z_][a-z0-9_]*)"?\s*\(/gi)) {
+        names.add(match[1]!.toLowerCase())
+      }
+    }
+  }
+  return [...names]
+}
+
+/** Each overload of those functions present in public, as `name(argument types)`. */
+async function presentFunctions(tx: Db, names: string[]): Promise<string[]> {
+  if (names.length === 0) return []
+  const rows = await queryRows<{ signature: string }>(
+    tx,
+    sql`select p.oid::regprocedure::text as signature from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = 'public' and p.proname in ${names} order by 1`,
+  )
+  return rows.map((r) => r.signature)
+}
+
+/**
  * Replays drizzle/ from scratch inside the caller's transaction, keeping the same
  * bookkeeping drizzle's migrator keeps (drizzle.__drizzle_migrations: hash,
  * created_at = the journal's folderMillis), so a later `migrate` or server start
@@ -42,16 +70,20 @@ async function replayMigrations(tx: Db): Promise<number> {
 }
 
 /**
- * `reset-db`: drops the app's tables (and enums) and drizzle's bookkeeping schema,
- * then migrates from scratch — all in one transaction (PostgreSQL and PGlite both
- * have transactional DDL), so a failure leaves the database as it was. On
+ * `reset-db`: drops the app's tables (with their triggers), enums, the migrations'
+ * functions and drizzle's bookkeeping schema, then migrates from scratch — all in one
+ * transaction (PostgreSQL and PGlite both have transactional DDL), so a failure leaves
+ * the database as it was. On
  * PostgreSQL it holds the migration lock so no starting server migrates meanwhile.
  * Access tokens that existed are invalidated in the cache afterwards.
  */
-export async function resetDb(deps: { database: Database; cache: TokenCache }, io: Output): Promise<{ dropped: string[]; migrations: number }> {
+export async function resetDb(
+  deps: { database: Database; cache: TokenCache },
+  io: Output,
+): Promise<{ dropped: string[]; functions: string[]; migrations: number }> {
   const { db, kind } = deps.database
   const { tables, enums } = schemaObjects()
-  const { hashes, dropped, migrations } = await db.transaction(async (tx) => {
+  const { hashes, dropped, functions, migrations } = await db.transaction(async (tx) => {
     if (kind === 'postgres') await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK}::bigint)`)
     const hashes = (await relationExists(tx, 'public.access_tokens'))
       ? (await queryRows<{ token_hash: string }>(tx, sql`select token_hash from access_tokens`)).map((r) => r.token_hash)
@@ -62,12 +94,16 @@ export async function resetDb(deps: { database: Database; cache: TokenCache }, i
       await tx.execute(sql.raw(`drop table if exists ${name} cascade`))
     }
     for (const name of enums) await tx.execute(sql.raw(`drop type if exists ${name} cascade`))
+    // Not cascade: a function still used by something outside the app's tables stops the reset instead.
+    const functions = await presentFunctions(tx, migrationFunctions())
+    for (const signature of functions) await tx.execute(sql.raw(`drop function ${signature}`))
     await tx.execute(sql`drop schema if exists ${sql.identifier(MIGRATIONS_SCHEMA)} cascade`)
-    return { hashes, dropped, migrations: await replayMigrations(tx) }
+    return { hashes, dropped, functions, migrations: await replayMigrations(tx) }
   })
   await deps.cache.invalidate(hashes)
-  io.out(`dropped ${dropped.length > 0 ? dropped.join(', ') : 'no tables (none existed)'} and schema "${MIGRATIONS_SCHEMA}"`)
+  io.out(`dropped ${dropped.length > 0 ? dropped.join(', ') : 'no tables (none existed)'}`)
+  io.out(`dropped ${functions.length > 0 ? `functions ${functions.join(', ')}` : 'no functions (none existed)'} and schema "${MIGRATIONS_SCHEMA}"`)
   io.out(`migrations: replayed ${migrations}; now ${describeMigrations(await migrationState(db))}; the database is empty`)
   if (hashes.length > 0) io.out(`${hashes.length} access token(s) invalidated, refused ${reach(deps.cache.kind)}`)
-  return { dropped, migrations }
+  return { dropped, functions, migrations }
 }

@@ -1,5 +1,7 @@
+import { type App, createApp } from '../app'
 import type { TokenCache } from '../cache/interface'
 import { type Config, ConfigError, type Env } from '../config'
+import { createTokenCipher } from '../crypto/access-token'
 import type { PasswordHasher } from '../crypto/password'
 import type { Database } from '../db/client'
 import { migrateDatabase, openDatabase } from '../db/connect-node'
@@ -9,12 +11,16 @@ import { type Accounts, createAccounts } from '../services/accounts'
 import { systemClock } from '../services/clock'
 import { DomainError } from '../services/errors'
 import { setUserActive } from './activation'
+import { adjustBalance, adjustmentInput } from './adjust-balance'
 import { checkDb } from './check-db'
 import { clearDb } from './clear-db'
 import { type CommandLine, isDestructive, parseCommandLine, usage } from './command-line'
 import { describeDatabase, driverMessage } from './database-state'
+import { importPythonBackend } from './import-python-backend'
 import { CliError, cliLogger, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Output } from './io'
+import { ledgerCheck } from './ledger-check'
 import { migrate } from './migrate'
+import { paymentsReconcile } from './payments-reconcile'
 import { resetDb } from './reset-db'
 import { createSuperuser, superuserInput } from './superuser'
 
@@ -60,6 +66,21 @@ function resources(config: Config, opts: RunOptions) {
     async accounts(): Promise<Accounts> {
       const d = await r.migrated()
       return createAccounts({ db: d.db, hasher, cache: await r.cache(), clock: systemClock })
+    },
+    /** The server's own wiring of the services (payment provider included), with nothing listening. */
+    async app(): Promise<App> {
+      const d = await r.migrated()
+      return createApp({
+        config,
+        database: d,
+        cache: await r.cache(),
+        hasher,
+        cipher: await createTokenCipher(config.secretKey),
+        clock: systemClock,
+        log,
+        // /health is never served from here.
+        probeUpstream: () => Promise.reject(new Error('not probed from the CLI')),
+      })
     },
     async close() {
       const settled = await Promise.allSettled([cache?.then((c) => c.close()), pool?.close?.(), opts.database ? undefined : database?.then((d) => d.close())])
@@ -111,6 +132,29 @@ async function dispatch(line: CommandLine, config: Config, r: ReturnType<typeof 
       const database = await r.database()
       io.out(`database: ${describeDatabase(database.kind, config)}`)
       await resetDb({ database, cache: await r.cache() }, io)
+      return
+    }
+    case 'import-python-backend': {
+      // Before opening anything, as for the other commands' bad input.
+      if (!line.options.from) throw new CliError('import-python-backend: missing --from <postgres url of the earlier backend>', EXIT_USAGE)
+      const database = await r.migrated()
+      await importPythonBackend({ db: database.db, cipher: await createTokenCipher(config.secretKey) }, line.options.from, io)
+      return
+    }
+    case 'ledger-check': {
+      const database = await r.database()
+      await ledgerCheck({ db: database.db }, io)
+      return
+    }
+    case 'adjust-balance': {
+      const input = adjustmentInput(line.options) // before opening anything: bad input fails fast
+      const database = await r.migrated()
+      await adjustBalance({ db: database.db }, input, io)
+      return
+    }
+    case 'payments-reconcile': {
+      const { services } = await r.app()
+      await paymentsReconcile({ database: await r.migrated(), payments: services.payments }, io)
       return
     }
   }

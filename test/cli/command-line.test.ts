@@ -51,6 +51,67 @@ describe('usage', () => {
     })
     expect(parseCommandLine(['reset-db', '--yes'])).toEqual({ command: 'reset-db', options: { yes: true } })
   })
+
+  it('takes a negative amount after --amount as its value, written either way', () => {
+    for (const argv of [
+      ['adjust-balance', '--user', 'a@example.com', '--amount', '-5.50', '--reason', 'r e'],
+      ['adjust-balance', '--user', 'a@example.com', '--amount=-5.50', '--reason', 'r e'],
+    ]) {
+      expect(parseCommandLine(argv)).toEqual({ command: 'adjust-balance', options: { user: 'a@example.com', amount: '-5.50', reason: 'r e' } })
+    }
+    // Only for options that take a value: anything else stays an unknown option.
+    expect(() => parseCommandLine(['ledger-check', '-5'])).toThrow(/ledger-check: unknown option/)
+  })
+
+  it('lists the options of every command in the usage text', async () => {
+    const text = (await run(['help'])).stdout.join('\n')
+    expect(text).toContain('  import-python-backend --from postgres://…')
+    expect(text).toContain('  adjust-balance --user EMAIL|ID --amount ±ZNC --reason TEXT [--reference KEY]')
+    expect(text).toContain('  ledger-check\n')
+    expect(text).toContain('  payments-reconcile\n')
+  })
+})
+
+describe('bad input to the money commands, refused before opening anything (exit 2)', () => {
+  const adjust = (...extra: string[]) => ['adjust-balance', '--user', 'a@example.com', '--reason', 'Goodwill', ...extra]
+
+  it.each([
+    ['no --amount', adjust(), 'adjust-balance: missing --amount'],
+    ['nothing at all', ['adjust-balance'], 'adjust-balance: missing --user, --amount, --reason'],
+    [
+      'a zero amount',
+      adjust('--amount', '0.00'),
+      'adjust-balance: --amount must be a non-zero amount of ZNC with at most two decimals, such as 25.00 or -5.50',
+    ],
+    [
+      'a third decimal',
+      adjust('--amount', '1.005'),
+      'adjust-balance: --amount must be a non-zero amount of ZNC with at most two decimals, such as 25.00 or -5.50',
+    ],
+    ['a word', adjust('--amount', 'ten'), 'adjust-balance: --amount must be a non-zero amount of ZNC with at most two decimals, such as 25.00 or -5.50'],
+    ['an exponent', adjust('--amount', '1e3'), 'adjust-balance: --amount must be a non-zero amount of ZNC with at most two decimals, such as 25.00 or -5.50'],
+    [
+      'a two-letter reason',
+      ['adjust-balance', '--user', 'a@example.com', '--amount', '1', '--reason', ' ok '],
+      'adjust-balance: --reason must be 3 to 500 characters (the user sees it)',
+    ],
+    [
+      'a control character in the reason',
+      ['adjust-balance', '--user', 'a@example.com', '--amount', '1', '--reason', 'bad\u001breason'],
+      'adjust-balance: --reason must not contain control characters (U+0000–U+001F, U+007F)',
+    ],
+    [
+      'a reference with a space',
+      adjust('--amount', '1', '--reference', 'two words'),
+      'adjust-balance: --reference must be 1 to 255 printable ASCII characters without spaces',
+    ],
+    ['import-python-backend without --from', ['import-python-backend'], 'import-python-backend: missing --from <postgres url of the earlier backend>'],
+  ])('%s', async (_, argv, message) => {
+    const r = await run(argv)
+    expect(r.stderr).toEqual([message, 'run `npm run cli -- help` for usage'])
+    expect(r.code).toBe(2)
+    expect(r.stdout).toEqual([])
+  })
 })
 
 describe('before opening anything', () => {

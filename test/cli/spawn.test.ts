@@ -47,7 +47,17 @@ describe('npm run cli on the embedded defaults', () => {
     const lines = check.stdout.trimEnd().split('\n')
     expect(lines[0]).toBe(`database: pglite (${join(dataDir, 'pglite')}), reachable`)
     expect(lines[1]).toMatch(/^migrations: (\d+) applied, \1 in drizzle\/ \(up to date\)$/)
-    expect(lines.slice(2)).toEqual(['users: 1', 'access_tokens: 0'])
+    expect(lines.slice(2)).toEqual([
+      'users: 1',
+      'access_tokens: 0',
+      'ledger_accounts: 4 (0 wallet(s), 4 system)',
+      'ledger_transactions: 0',
+      'ledger_entries: 0',
+      'payments: 0',
+      'payment_notifications: 0',
+      'idempotency_keys: 0',
+      'fake_provider_payments: 0',
+    ])
 
     for (const r of [first, second, check]) expect(r.stdout + r.stderr).not.toContain(password)
 

@@ -6,6 +6,8 @@
 //   BENCH_SECONDS   measured seconds per load run (default 5)
 //   BENCH_FEATURES  1: phase 1 also runs a second gateway with limits, metrics and info logs off ("bare") beside
 //                   the first with them on (limits set never to refuse), for the cost of those features
+//   BENCH_SESSIONS  1: phase 1 also runs a gateway with proxy sessions off (PROXY_SESSIONS=off: no device lookup,
+//                   no counting) beside the first (sessions on), for the cost of sessions per request
 //   BENCH_BODIES    phase-1 resources, e.g. "/1k.json" (default /1k.json,/small,/64k)
 //   BENCH_PHASES    which phases to run, e.g. "1,3" (default all: 1,2,3,4,5)
 //   BENCH_BIG_BYTES size of the phase-3 download (default 1 GiB)
@@ -45,6 +47,7 @@ const WARMUP_SECONDS = Math.min(2, Math.max(1, SECONDS / 4))
 const SETTLE_SECONDS = Math.min(0.5, SECONDS / 10)
 const BODIES = (process.env.BENCH_BODIES || '/1k.json,/small,/64k').split(',').map((s) => s.trim())
 const FEATURES_AB = process.env.BENCH_FEATURES === '1'
+const SESSIONS_AB = process.env.BENCH_SESSIONS === '1'
 const FEATURES_ON: NodeJS.ProcessEnv = {
   RATE_LIMITS: 'on',
   PROXY_RATE_PER_SECOND: '1000000',
@@ -66,7 +69,7 @@ const PREFIX = '/api/v1/proxy'
 
 const GOAL = { reqRatio: 0.85, cpuRatio: 1.2, addedP99Ms: 1, downloadRatio: 0.9, rssGrowthMb: 64, wsRatio: 0.9 }
 
-type PathName = 'direct' | 'floor' | 'gateway' | 'bare'
+type PathName = 'direct' | 'floor' | 'gateway' | 'bare' | 'nosess'
 interface Path {
   name: PathName
   /** HTTP base URL; the resource path is appended */
@@ -241,6 +244,11 @@ async function main() {
       gateway: { name: 'gateway', base: gw.url + PREFIX, ws: `ws://127.0.0.1:${new URL(gw.url).port}${PREFIX}/ws?token=${token}`, pid: gw.pid },
     }
     const all = [paths.direct, paths.floor, paths.gateway]
+    // The same gateway as the first, sessions off; the first counts every request into its one session.
+    const nosess = SESSIONS_AB ? await startGateway(dir, upstreamUrl, ca, 'nosess', { ...(FEATURES_AB ? FEATURES_ON : {}), PROXY_SESSIONS: 'off' }) : null
+    if (nosess) stops.push(() => nosess.stop())
+    const nosessToken = nosess ? await buyToken(nosess.url) : null
+    const nosessPath: Path | null = nosess ? { name: 'nosess', base: nosess.url + PREFIX, ws: '', pid: nosess.pid } : null
     const bareHeaders = bareToken ? { 'x-access-token': bareToken, accept: '*/*' } : headers
     const barePath: Path | null = bare
       ? { name: 'bare', base: bare.url + PREFIX, ws: `ws://127.0.0.1:${new URL(bare.url).port}${PREFIX}/ws?token=${bareToken}`, pid: bare.pid }
@@ -296,7 +304,7 @@ async function main() {
       await load.request(job)
       await load.request({ kind: 'http', url: job.url, connections: job.connections, seconds: job.seconds, headers: job.headers, amount: job.connections * 4 })
     }
-    const ourPids = () => [process.pid, upstream.pid, floor.pid, gw.pid, load.pid, ...(bare ? [bare.pid] : [])]
+    const ourPids = () => [process.pid, upstream.pid, floor.pid, gw.pid, load.pid, ...(bare ? [bare.pid] : []), ...(nosess ? [nosess.pid] : [])]
     /** A note line: how much of the machine other processes took during the phase. */
     const machineNote = (meter: ReturnType<typeof foreignLoad>) => {
       const pct = meter.stop()
@@ -320,13 +328,13 @@ async function main() {
       const rows: Row[] = []
       for (const body of BODIES) {
         for (const conns of [32, 256]) {
-          for (const p of barePath ? [...all, barePath] : all) {
+          for (const p of [...all, ...(barePath ? [barePath] : []), ...(nosessPath ? [nosessPath] : [])]) {
             const job = (seconds: number, settle = 0): HttpLoadJob => ({
               kind: 'http',
               url: p.base + body,
               connections: conns,
               seconds,
-              headers: p.name === 'bare' ? bareHeaders : headers,
+              headers: p.name === 'bare' ? bareHeaders : p.name === 'nosess' ? { 'x-access-token': nosessToken!, accept: '*/*' } : headers,
               settleSeconds: settle,
             })
             await warmUp(job(WARMUP_SECONDS))
@@ -419,6 +427,14 @@ async function main() {
             const dp = g.r.latency.p99 - b.r.latency.p99
             targets.push(`limits+metrics+logs on ≥ 0.97× req/s of off, ${body} @ ${conns} conns: ${fmt(fr, 3)}× — ${met(fr >= 0.97)}`)
             targets.push(`…and p99 ≤ +0.2 ms: ${dp >= 0 ? '+' : ''}${fmt(dp, 2)} ms — ${met(dp <= 0.2)}`)
+          }
+          const n = rows.find((x) => x.body === body && x.conns === conns && x.path.name === 'nosess')
+          if (n) {
+            const sr = ratio(g.r.perSec, n.r.perSec)
+            targets.push(`proxy sessions on ≥ 0.97× req/s of off, ${body} @ ${conns} conns: ${fmt(sr, 3)}× — ${met(sr >= 0.97)}`)
+            // CPU per request says the same with less noise on a busy machine.
+            const sc = ratio(g.cpuPer1k, n.cpuPer1k)
+            targets.push(`…and CPU/request ≤ 1.03× of off: ${fmt(sc, 3)}× — ${met(sc <= 1.03)}`)
           }
         }
       }

@@ -19,7 +19,8 @@
 //   COOKIE_SAMESITE, CORS_ORIGINS, ACCESS_TOKEN_EXPIRE_MINUTES, BCRYPT_ROUNDS, NODE_ENV
 //                                 as `npm start` (defaults included), handed to the worker as bindings.
 //
-//   TOKEN_PRICE_*, PAYMENT_PROVIDER, ZNC_TO_RUB_RATE, MIN_/MAX_TOPUP_ZNC, YOOKASSA_*, the rate limits
+//   TOKEN_PRICE_*, PAYMENT_PROVIDER, ZNC_TO_RUB_RATE, MIN_/MAX_TOPUP_ZNC, YOOKASSA_*, the rate limits,
+//   DEVICE_LIMIT, SESSION_*, PROXY_SESSIONS
 //                                 passed through as they are.
 //
 // wrangler.toml's [vars] are not applied: like `npm start`, only the environment counts.
@@ -35,7 +36,7 @@ import { startUpstashBridge, type UpstashBridge } from '../test/support/upstash-
 import { pemCertificates, startWorker, WORKER_BUNDLE } from '../test/support/worker'
 
 const PASSED_THROUGH =
-  /^(TOKEN_PRICE_\d+H|PAYMENT_PROVIDER|ZNC_TO_RUB_RATE|MIN_TOPUP_ZNC|MAX_TOPUP_ZNC|YOOKASSA_[A-Z_]+|RATE_LIMITS|RATE_LIMIT_NAMESPACE|(LOGIN|REGISTER|PURCHASE|PROXY)_[A-Z_]+)$/
+  /^(TOKEN_PRICE_\d+H|PAYMENT_PROVIDER|ZNC_TO_RUB_RATE|MIN_TOPUP_ZNC|MAX_TOPUP_ZNC|YOOKASSA_[A-Z_]+|RATE_LIMITS|RATE_LIMIT_NAMESPACE|DEVICE_LIMIT|SESSION_[A-Z_]+|(LOGIN|REGISTER|PURCHASE|PROXY)_[A-Z_]+)$/
 
 const log = consoleLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'info')
 

@@ -5,7 +5,7 @@ import { cors } from 'hono/cors'
 import { matchedRoutes } from 'hono/route'
 import type { TokenCache } from './cache/interface'
 import type { Config } from './config'
-import type { TokenCipher } from './crypto/access-token'
+import { hashAccessToken, type TokenCipher } from './crypto/access-token'
 import { createJwtIssuer } from './crypto/jwt'
 import { webOwnCredentialCheck } from './crypto/own-credential'
 import type { PasswordHasher } from './crypto/password'
@@ -13,6 +13,7 @@ import type { Database } from './db/client'
 import type { UserRow } from './db/schema'
 import { accessFields, contentLengthOf } from './gateway/access-log'
 import { withRequestIdField } from './gateway/answers'
+import { createDeviceSessions } from './gateway/device-sessions'
 import { createLiveSessions } from './gateway/live-sessions'
 import { createProxyPipeline } from './gateway/pipeline'
 import { type RequestMeta, requestIdOf } from './gateway/request-id'
@@ -31,23 +32,32 @@ import { createFakeProvider, FAKE_CHECKOUT_PATH, type FakeProvider } from './pay
 import type { PaymentProvider } from './payments/provider'
 import { createYooKassaProvider } from './payments/yookassa'
 import { adminAdjustmentRoutes } from './routes/admin/adjustments'
+import { adminAuditRoutes } from './routes/admin/audit'
+import { adminOperatingRoutes } from './routes/admin/operating'
+import { adminSessionRoutes } from './routes/admin/sessions'
 import { authRoutes } from './routes/auth'
 import { currencyRoutes } from './routes/currency'
 import { mountDocs } from './routes/docs'
 import { fakeCheckoutRoutes } from './routes/fake-checkout'
 import { healthRoutes } from './routes/health'
+import { meSessionRoutes } from './routes/me-sessions'
 import { proxyCookieRoutes } from './routes/proxy'
 import { rootRoutes } from './routes/root'
 import { tokenRoutes } from './routes/tokens'
 import { userRoutes } from './routes/users'
 import { webhookRoutes } from './routes/webhooks'
 import { createAccounts } from './services/accounts'
+import { createAdminTokens } from './services/admin-tokens'
+import { createAdminUsers } from './services/admin-users'
+import { createAudit } from './services/audit'
 import type { Clock } from './services/clock'
 import { createHealth, type Probe, publicUrl } from './services/health'
 import { createIdempotency } from './services/idempotency'
+import { createLocks } from './services/locks'
 import { createLoginGuard } from './services/login-guard'
 import { createPayments } from './services/payments'
 import { createRateLimits } from './services/rate-limits'
+import { createSessionService } from './services/sessions'
 import { createTokenService } from './services/tokens'
 
 export interface AppDeps {
@@ -76,7 +86,11 @@ export const API_BODY_LIMIT = 64 * 1024
 export function createApp(deps: AppDeps) {
   const { config, database, cache, hasher, cipher, clock, log } = deps
   const metrics = gatewayMetrics(deps.metrics ?? noopMetrics)
-  const accounts = createAccounts({ db: database.db, hasher, cache, clock })
+  const audit = createAudit({ secretKey: config.secretKey, log, now: () => clock.now() })
+  const adminUsers = createAdminUsers({ db: database.db, cache, cipher, clock, audit })
+  const adminTokens = createAdminTokens({ db: database.db, cache, cipher, clock, audit, hashToken: deps.hashToken })
+  const locks = createLocks({ db: database.db, cache, clock, audit })
+  const accounts = createAccounts({ db: database.db, hasher, cache, clock, audit })
   const tokens = createTokenService({
     db: database.db,
     cache,
@@ -86,6 +100,7 @@ export function createApp(deps: AppDeps) {
     prepareQueries: database.perRequest !== true,
     metrics,
     prices: config.tokenPrices,
+    audit,
   })
   const idempotency = createIdempotency({ db: database.db, cipher })
   const fake: FakeProvider | null = config.paymentProvider === 'fake' ? createFakeProvider({ db: database.db, backendUrl: config.backendUrl }) : null
@@ -93,7 +108,7 @@ export function createApp(deps: AppDeps) {
     config.paymentProvider === 'yookassa'
       ? createYooKassaProvider({ shopId: config.yookassa.shopId!, secretKey: config.yookassa.secretKey!, apiUrl: config.yookassa.apiUrl })
       : fake
-  const payments = createPayments({ db: database.db, provider, config, clock, idempotency, log })
+  const payments = createPayments({ db: database.db, provider, config, clock, idempotency, log, audit })
   const jwt = createJwtIssuer(config.secretKey, config.accessTokenExpireMinutes * 60)
   const health = createHealth({
     clock,
@@ -119,6 +134,18 @@ export function createApp(deps: AppDeps) {
   const guard = createLoginGuard({ limiter, clock, limits, metrics })
   const rateLimits = createRateLimits({ limiter, clock, limits, metrics })
   const proxyLimits = createProxyLimits(config, shared, metrics)
+  const proxySessions = createSessionService({ db: database.db, audit, clock })
+  const devices = config.proxySessions
+    ? createDeviceSessions({
+        service: proxySessions,
+        config,
+        cache,
+        now,
+        hash: deps.hashToken ?? hashAccessToken,
+        log,
+        shareInFlight: database.perRequest !== true,
+      })
+    : null
   // Proxied traffic never reaches this Hono app: each runtime's front door hands it to the pipeline.
   const pipeline = createProxyPipeline({
     config,
@@ -129,6 +156,7 @@ export function createApp(deps: AppDeps) {
     isOwnCredential: deps.isOwnCredential ?? webOwnCredentialCheck(config.secretKey),
     // Proxied requests are decided by this instance's buckets; they reach the shared store only in the background.
     proxyLimits,
+    devices,
   })
 
   const app = newRouter()
@@ -203,13 +231,17 @@ export function createApp(deps: AppDeps) {
   app.route('/', rootRoutes(config.version))
   app.route('/', healthRoutes(health))
   app.route('/api/v1/auth', authRoutes({ accounts, jwt, clock, expiresIn: config.accessTokenExpireMinutes * 60, guard, limits: rateLimits, metrics }))
+  app.route('/api/v1/users/me/sessions', meSessionRoutes({ sessions: proxySessions, devices, auth }))
   app.route('/api/v1/users', userRoutes({ accounts, auth }))
   app.route('/api/v1/tokens', tokenRoutes({ tokens, idempotency, clock, auth, limits: rateLimits, metrics }))
   app.route('/api/v1/currency', currencyRoutes({ db: database.db, payments, config, auth }))
   // Notifications come only to the provider that can send them; otherwise the path doesn't exist.
   if (config.paymentProvider === 'yookassa') app.route('/api/v1/webhooks', webhookRoutes({ payments }))
   if (fake) app.route(FAKE_CHECKOUT_PATH, fakeCheckoutRoutes({ fake, payments }))
-  app.route('/api/v1/admin', adminAdjustmentRoutes({ idempotency, clock, auth }))
+  app.route('/api/v1/admin', adminAdjustmentRoutes({ idempotency, clock, auth, audit }))
+  app.route('/api/v1/admin', adminOperatingRoutes({ adminUsers, adminTokens, locks, auth }))
+  app.route('/api/v1/admin', adminAuditRoutes({ db: database.db, auth }))
+  app.route('/api/v1/admin', adminSessionRoutes({ sessions: proxySessions, devices, auth }))
   app.route('/api/v1/proxy', proxyCookieRoutes({ tokens, config, clock }))
   mountDocs(app, config.version)
 
@@ -223,7 +255,11 @@ export function createApp(deps: AppDeps) {
     return c.json({ detail: 'Internal Server Error', request_id: c.get('requestId') }, 500)
   })
 
-  return { app, services: { accounts, tokens, health, jwt, payments, idempotency }, gateway: { pipeline, sessions, proxyLimits, metrics } }
+  return {
+    app,
+    services: { accounts, tokens, health, jwt, payments, idempotency, audit, adminUsers, adminTokens, locks, sessions: proxySessions },
+    gateway: { pipeline, sessions, proxyLimits, metrics, devices },
+  }
 }
 
 export type App = ReturnType<typeof createApp>

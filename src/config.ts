@@ -60,6 +60,16 @@ export interface Config {
   yookassa: { shopId: string | null; secretKey: string | null; apiUrl: string; webhookCidrs: string[] }
   /** PAYMENTS_RECONCILE_SECONDS: how often pending payments are asked about again (0 = never). */
   paymentsReconcileSeconds: number
+  /** DEVICE_LIMIT: devices that may use one token at once (0 = unlimited; RATE_LIMITS=off lifts it too). */
+  deviceLimit: number
+  /** PROXY_SESSIONS: off turns proxy sessions (the device limit and their counting) off entirely (benchmarks only). */
+  proxySessions: boolean
+  /** SESSION_IDLE_SECONDS: a proxy session with no request and no open socket this long has ended. */
+  sessionIdleSeconds: number
+  /** SESSION_FLUSH_SECONDS: how often in-memory session counters are written to the database. */
+  sessionFlushSeconds: number
+  /** AUDIT_RETENTION_DAYS: audit events older than this are pruned (0 = kept forever). */
+  auditRetentionDays: number
   version: string
 }
 
@@ -304,6 +314,11 @@ export function loadConfig(env: Env, opts: { secretKey?: string; version?: strin
     metricsAddr: metricsAddress(env.METRICS_ADDR),
     metricsToken: nonEmpty(env.METRICS_TOKEN),
     ...paymentConfig(env, nodeEnv),
+    deviceLimit: int('DEVICE_LIMIT', env.DEVICE_LIMIT, 1, 0, 1000),
+    proxySessions: onOff('PROXY_SESSIONS', env.PROXY_SESSIONS, true),
+    sessionIdleSeconds: int('SESSION_IDLE_SECONDS', env.SESSION_IDLE_SECONDS, 300, 10, 7 * 86400),
+    sessionFlushSeconds: int('SESSION_FLUSH_SECONDS', env.SESSION_FLUSH_SECONDS, 5, 1, 300),
+    auditRetentionDays: int('AUDIT_RETENTION_DAYS', env.AUDIT_RETENTION_DAYS, 365, 0, 36500),
     version: opts.version ?? '0.0.0',
   }
 }

@@ -8,6 +8,14 @@ export interface TokenGrant {
   /** epoch milliseconds, null until first use */
   activatedAt: number | null
   expiresAt: number | null
+  /** An operator's lock on the token or its owner (the strongest, if several): requests get 403 with the message until it lapses. */
+  lock?: GrantLock
+}
+
+export interface GrantLock {
+  message: string
+  /** epoch milliseconds; null: until lifted */
+  expiresAt: number | null
 }
 
 /** A shared store every instance sees (Redis, Upstash). Failures are thrown; the tiered cache turns them into misses. */

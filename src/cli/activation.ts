@@ -3,6 +3,8 @@ import type { TokenCache } from '../cache/interface'
 import type { Db } from '../db/client'
 import { accessTokens, type UserRow } from '../db/schema'
 import type { Accounts } from '../services/accounts'
+import type { Audit } from '../services/audit'
+import { cliCommand } from './audit'
 import { reach } from './invalidation'
 import { CliError, EXIT_USAGE, type Output } from './io'
 
@@ -13,7 +15,7 @@ import { CliError, EXIT_USAGE, type Output } from './io'
  * Deactivating twice invalidates again, which is harmless.
  */
 export async function setUserActive(
-  deps: { accounts: Accounts; db: Db; cache: Pick<TokenCache, 'kind'> },
+  deps: { accounts: Accounts; db: Db; cache: Pick<TokenCache, 'kind'>; audit?: Audit },
   email: string | undefined,
   active: boolean,
   io: Output,
@@ -22,7 +24,8 @@ export async function setUserActive(
   if (!email) throw new CliError(`${command}: missing --email`, EXIT_USAGE)
   const before = await deps.accounts.findByEmail(email)
   if (!before) throw new CliError(`${command}: no user with email ${email.trim().toLowerCase()}`)
-  const user = await deps.accounts.setActive(before.id, active)
+  const { audit } = deps
+  const user = await deps.accounts.setActive(before.id, active, audit ? { within: (tx, u) => audit.record(tx, cliCommand(command, u.id)) } : {})
   if (!user) throw new CliError(`${command}: user <${before.email}> was deleted meanwhile`)
   const changed = before.isActive !== active
   if (active) {

@@ -5,8 +5,10 @@ import { ledgerAccounts, ledgerEntries, ledgerTransactions, type UserRow, users 
 import { formatMinor, parseMinor } from '../money/znc'
 import { normalizeEmail } from '../services/accounts'
 import { adjustIn } from '../services/adjustments'
+import type { Audit } from '../services/audit'
 import { DomainError } from '../services/errors'
 import { balanceOf, moneyTransaction } from '../services/ledger'
+import { CLI_ACTOR, cliCommand } from './audit'
 import { CliError, EXIT_USAGE, type Output } from './io'
 
 export interface AdjustmentInput {
@@ -78,7 +80,7 @@ export type AdjustmentOutcome =
  * once: the same command again moves nothing and says so; the same reference with
  * another user, amount or reason is refused.
  */
-export async function adjustBalance(deps: { db: Db }, input: AdjustmentInput, io: Output): Promise<AdjustmentOutcome> {
+export async function adjustBalance(deps: { db: Db; audit?: Audit }, input: AdjustmentInput, io: Output): Promise<AdjustmentOutcome> {
   const user = await findUser(deps.db, input.user)
   const who = `<${user.email}> (id ${user.id})`
   let done: AdjustmentOutcome
@@ -94,7 +96,13 @@ export async function adjustBalance(deps: { db: Db }, input: AdjustmentInput, io
         }
         return { outcome: 'already posted', transactionId: earlier.id, balanceAfter: await balanceOf(tx, user.id) }
       }
-      const adjusted = await adjustIn(tx, { userId: user.id, amountMinor: input.amountMinor, reason: input.reason, actorId: null, reference: input.reference })
+      const { audit } = deps
+      const adjusted = await adjustIn(
+        tx,
+        { userId: user.id, amountMinor: input.amountMinor, reason: input.reason, actorId: null, reference: input.reference },
+        audit && { audit, ctx: CLI_ACTOR },
+      )
+      if (adjusted.transactionId) await audit?.record(tx, cliCommand('adjust-balance', user.id))
       // null: a concurrent run with the same reference committed first.
       return adjusted.transactionId
         ? { outcome: 'posted', transactionId: adjusted.transactionId, balanceAfter: adjusted.balanceAfter }

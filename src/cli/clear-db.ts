@@ -12,6 +12,8 @@ import {
   payments,
   users,
 } from '../db/schema'
+import type { Audit } from '../services/audit'
+import { cliCommand } from './audit'
 import { SYSTEM_ACCOUNT_KINDS } from './database-state'
 import { reach } from './invalidation'
 import type { Output } from './io'
@@ -41,7 +43,7 @@ const MONEY_TABLES = [ledgerEntries, ledgerTransactions, ledgerAccounts, payment
  * at once. The deleted tokens are then invalidated in the cache so no instance keeps
  * honouring a cached grant for a token that no longer exists.
  */
-export async function clearDb(deps: { db: Db; cache: TokenCache }, io: Output): Promise<Cleared> {
+export async function clearDb(deps: { db: Db; cache: TokenCache; audit?: Audit }, io: Output): Promise<Cleared> {
   const { hashes, cleared } = await deps.db.transaction(async (tx) => {
     const tables = sql.join(MONEY_TABLES, sql`, `)
     // Locked before counting, so the counts are what the truncation removes.
@@ -61,6 +63,8 @@ export async function clearDb(deps: { db: Db; cache: TokenCache }, io: Output): 
     await tx.insert(ledgerAccounts).values(SYSTEM_ACCOUNT_KINDS.map((kind) => ({ kind })))
     const tokens = await tx.delete(accessTokens).returning({ hash: accessTokens.tokenHash })
     const gone = await tx.delete(users).returning({ id: users.id })
+    // The audit log stays, and says the data went.
+    await deps.audit?.record(tx as unknown as Db, cliCommand('clear-db'))
     return { hashes: tokens.map((t) => t.hash), cleared: { users: gone.length, accessTokens: tokens.length, ...counted } }
   })
   await deps.cache.invalidate(hashes)

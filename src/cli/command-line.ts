@@ -3,7 +3,23 @@ import { CliError, EXIT_USAGE } from './io'
 
 // The CLI's grammar: which commands exist, which options each takes, and the usage text.
 
-type OptionName = 'email' | 'username' | 'password' | 'full-name' | 'yes' | 'from' | 'user' | 'amount' | 'reason' | 'reference'
+type OptionName =
+  | 'email'
+  | 'username'
+  | 'password'
+  | 'full-name'
+  | 'yes'
+  | 'from'
+  | 'user'
+  | 'amount'
+  | 'reason'
+  | 'reference'
+  | 'format'
+  | 'since'
+  | 'until'
+  | 'token'
+  | 'message'
+  | 'hours'
 
 interface CommandSpec {
   options: OptionName[]
@@ -58,6 +74,27 @@ export const COMMANDS = {
     synopsis: 'payments-reconcile',
     summary: 'ask the payment provider about every open top-up once and credit the paid ones (exit 1 if it is unreachable)',
   },
+  'audit-verify': {
+    options: [],
+    synopsis: 'audit-verify',
+    summary: 'check the audit log against its HMAC chain: an edited or deleted event is named (exit 1 on any)',
+  },
+  'audit-export': {
+    options: ['format', 'since', 'until', 'user'],
+    synopsis: 'audit-export [--format ndjson|csv] [--since ISO] [--until ISO] [--user EMAIL|ID]',
+    summary: 'write the audit events to stdout, oldest first (since inclusive, until exclusive)',
+  },
+  lock: {
+    options: ['user', 'token', 'message', 'until'],
+    synopsis: 'lock --user EMAIL|ID | --token ID --message TEXT [--until ISO]',
+    summary: 'lock a user or a token: proxied requests get 403 with the message until it lapses or is lifted; open sockets close',
+  },
+  unlock: { options: ['user', 'token'], synopsis: 'unlock --user EMAIL|ID | --token ID', summary: 'lift the lock on a user or a token' },
+  'grant-token': {
+    options: ['user', 'hours', 'reason'],
+    synopsis: 'grant-token --user EMAIL|ID --hours N --reason TEXT',
+    summary: 'give a user an access token free of charge (no ledger transaction); the token is printed once',
+  },
   help: { options: [], synopsis: 'help', summary: 'show this text' },
 } as const satisfies Record<string, CommandSpec>
 
@@ -79,6 +116,12 @@ const OPTION_TYPES: Record<OptionName, { type: 'string' | 'boolean' }> = {
   amount: { type: 'string' },
   reason: { type: 'string' },
   reference: { type: 'string' },
+  format: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  token: { type: 'string' },
+  message: { type: 'string' },
+  hours: { type: 'string' },
 }
 
 export const isDestructive = (command: CommandName): boolean => 'destructive' in COMMANDS[command]

@@ -5,9 +5,11 @@ import { hashAccessToken, TOKEN_PATTERN, type TokenCipher } from '../crypto/acce
 import { type Db, pgConstraint, pgErrorCode } from '../db/client'
 import { accessTokens, users } from '../db/schema'
 import { normalizeEmail } from '../services/accounts'
+import type { Audit } from '../services/audit'
 import { publicUrl } from '../services/health'
 import { postOpeningBalance } from '../services/ledger'
 import { ALLOWED_DURATIONS } from '../services/tokens'
+import { cliCommand } from './audit'
 import { driverMessage } from './database-state'
 import { CliError, EXIT_USAGE, type Output } from './io'
 
@@ -189,7 +191,11 @@ function tokenProblem(t: SourceToken): string | null {
  * `import-python-backend`. Prints one line per user imported, one per thing skipped
  * with why, and the totals; returns the same as a report.
  */
-export async function importPythonBackend(deps: { db: Db; cipher: TokenCipher }, fromUrl: string | undefined, io: Output): Promise<ImportReport> {
+export async function importPythonBackend(
+  deps: { db: Db; cipher: TokenCipher; audit?: Audit },
+  fromUrl: string | undefined,
+  io: Output,
+): Promise<ImportReport> {
   if (!fromUrl) throw new CliError('import-python-backend: missing --from <postgres url of the earlier backend>', EXIT_USAGE)
   if (!/^postgres(?:ql)?:\/\//.test(fromUrl)) throw new CliError('import-python-backend: --from must be a postgres:// or postgresql:// url', EXIT_USAGE)
   const source = await readEarlierBackend(fromUrl)
@@ -207,7 +213,7 @@ export async function importPythonBackend(deps: { db: Db; cipher: TokenCipher },
 }
 
 /** The writing half, on data already read from the earlier backend. */
-export async function importSource(deps: { db: Db; cipher: TokenCipher }, source: SourceData, io: Output): Promise<ImportReport> {
+export async function importSource(deps: { db: Db; cipher: TokenCipher; audit?: Audit }, source: SourceData, io: Output): Promise<ImportReport> {
   const report: ImportReport = {
     users: { imported: 0, 'already imported': 0, skipped: 0 },
     tokens: { imported: 0, 'already imported': 0, skipped: 0 },
@@ -259,7 +265,14 @@ export async function importSource(deps: { db: Db; cipher: TokenCipher }, source
       continue
     }
     try {
-      const done = await deps.db.transaction((tx) => importUser(tx, deps.cipher, u, email, tokens))
+      const done = await deps.db.transaction(async (tx) => {
+        const did = await importUser(tx, deps.cipher, u, email, tokens)
+        // One event per user something was written for, in the same transaction as what was written.
+        if (did.user === 'skipped') return did
+        const wrote = did.user === 'imported' || did.balance.outcome === 'imported' || did.tokens.some((t) => t.outcome === 'imported')
+        if (wrote) await deps.audit?.record(tx, cliCommand('import-python-backend', did.id))
+        return did
+      })
       if (done.user === 'skipped') {
         skipUser(u, done.reason)
         continue

@@ -8,17 +8,23 @@ import { migrateDatabase, openDatabase } from '../db/connect-node'
 import { nodeConfig, openCache } from '../runtime/node/deps'
 import { createPasswordPool } from '../runtime/node/password-pool'
 import { type Accounts, createAccounts } from '../services/accounts'
+import { createAdminTokens } from '../services/admin-tokens'
+import { type Audit, createAudit } from '../services/audit'
 import { systemClock } from '../services/clock'
 import { DomainError } from '../services/errors'
+import { createLocks } from '../services/locks'
 import { setUserActive } from './activation'
 import { adjustBalance, adjustmentInput } from './adjust-balance'
+import { auditExport, auditExportInput, auditVerify, cliCommand } from './audit'
 import { checkDb } from './check-db'
 import { clearDb } from './clear-db'
 import { type CommandLine, isDestructive, parseCommandLine, usage } from './command-line'
 import { describeDatabase, driverMessage } from './database-state'
+import { grantInput, grantToken } from './grant-token'
 import { importPythonBackend } from './import-python-backend'
 import { CliError, cliLogger, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Output } from './io'
 import { ledgerCheck } from './ledger-check'
+import { lockCommand, lockInput, unlockCommand, unlockInput } from './locks'
 import { migrate } from './migrate'
 import { paymentsReconcile } from './payments-reconcile'
 import { resetDb } from './reset-db'
@@ -54,7 +60,10 @@ function resources(config: Config, opts: RunOptions) {
     hash: (p) => (pool ??= createPasswordPool(config.bcryptRounds)).hash(p),
     verify: (p, h) => (pool ??= createPasswordPool(config.bcryptRounds)).verify(p, h),
   }
+  let audit: Audit | undefined
   const r = {
+    /** The same chain key as the server's (SECRET_KEY): events written here verify there. */
+    audit: () => (audit ??= createAudit({ secretKey: config.secretKey, log, now: () => systemClock.now() })),
     database: () => (database ??= opts.database ? Promise.resolve(opts.database) : openDatabase(config)),
     /** Open and migrated, as the server is once started: commands that write rows run on a current schema. */
     migrated: () =>
@@ -65,7 +74,7 @@ function resources(config: Config, opts: RunOptions) {
     cache: () => (cache ??= openCache(config, log)),
     async accounts(): Promise<Accounts> {
       const d = await r.migrated()
-      return createAccounts({ db: d.db, hasher, cache: await r.cache(), clock: systemClock })
+      return createAccounts({ db: d.db, hasher, cache: await r.cache(), clock: systemClock, audit: r.audit() })
     },
     /** The server's own wiring of the services (payment provider included), with nothing listening. */
     async app(): Promise<App> {
@@ -112,33 +121,35 @@ async function dispatch(line: CommandLine, config: Config, r: ReturnType<typeof 
     case 'create-superuser': {
       const input = superuserInput(line.options, opts.env) // before opening anything: bad input fails fast
       const database = await r.migrated()
-      await createSuperuser({ accounts: await r.accounts(), db: database.db, clock: systemClock }, input, io)
+      await createSuperuser({ accounts: await r.accounts(), db: database.db, clock: systemClock, audit: r.audit() }, input, io)
       return
     }
     case 'activate-user':
     case 'deactivate-user': {
       const database = await r.migrated()
-      const deps = { accounts: await r.accounts(), db: database.db, cache: await r.cache() }
+      const deps = { accounts: await r.accounts(), db: database.db, cache: await r.cache(), audit: r.audit() }
       await setUserActive(deps, line.options.email, line.command === 'activate-user', io)
       return
     }
     case 'clear-db': {
       const database = await r.migrated()
       io.out(`database: ${describeDatabase(database.kind, config)}`)
-      await clearDb({ db: database.db, cache: await r.cache() }, io)
+      await clearDb({ db: database.db, cache: await r.cache(), audit: r.audit() }, io)
       return
     }
     case 'reset-db': {
       const database = await r.database()
       io.out(`database: ${describeDatabase(database.kind, config)}`)
       await resetDb({ database, cache: await r.cache() }, io)
+      // The first event of the new chain: the log itself went with the tables.
+      await database.db.transaction((tx) => r.audit().record(tx as never, cliCommand('reset-db')))
       return
     }
     case 'import-python-backend': {
       // Before opening anything, as for the other commands' bad input.
       if (!line.options.from) throw new CliError('import-python-backend: missing --from <postgres url of the earlier backend>', EXIT_USAGE)
       const database = await r.migrated()
-      await importPythonBackend({ db: database.db, cipher: await createTokenCipher(config.secretKey) }, line.options.from, io)
+      await importPythonBackend({ db: database.db, cipher: await createTokenCipher(config.secretKey), audit: r.audit() }, line.options.from, io)
       return
     }
     case 'ledger-check': {
@@ -149,7 +160,37 @@ async function dispatch(line: CommandLine, config: Config, r: ReturnType<typeof 
     case 'adjust-balance': {
       const input = adjustmentInput(line.options) // before opening anything: bad input fails fast
       const database = await r.migrated()
-      await adjustBalance({ db: database.db }, input, io)
+      await adjustBalance({ db: database.db, audit: r.audit() }, input, io)
+      return
+    }
+    case 'audit-verify': {
+      const database = await r.database()
+      await auditVerify({ db: database.db, audit: r.audit() }, io)
+      return
+    }
+    case 'audit-export': {
+      const input = auditExportInput(line.options) // before opening anything: bad input fails fast
+      const database = await r.database()
+      await auditExport({ db: database.db }, input, io)
+      return
+    }
+    case 'lock':
+    case 'unlock': {
+      // Before opening anything: bad input fails fast.
+      const input = line.command === 'lock' ? lockInput(line.options) : null
+      const target = line.command === 'unlock' ? unlockInput(line.options) : null
+      const database = await r.migrated()
+      const cache = await r.cache()
+      const deps = { db: database.db, locks: createLocks({ db: database.db, cache, clock: systemClock, audit: r.audit() }), cacheKind: cache.kind }
+      await (input ? lockCommand(deps, input, io) : unlockCommand(deps, target!, io))
+      return
+    }
+    case 'grant-token': {
+      const input = grantInput(line.options) // before opening anything: bad input fails fast
+      const database = await r.migrated()
+      const cipher = await createTokenCipher(config.secretKey)
+      const adminTokens = createAdminTokens({ db: database.db, cache: await r.cache(), cipher, clock: systemClock, audit: r.audit() })
+      await grantToken({ db: database.db, adminTokens }, input, io)
       return
     }
     case 'payments-reconcile': {

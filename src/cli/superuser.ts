@@ -4,8 +4,10 @@ import type { Db } from '../db/client'
 import { type UserRow, users } from '../db/schema'
 import { RegisterIn } from '../routes/auth'
 import type { Accounts } from '../services/accounts'
+import type { Audit } from '../services/audit'
 import type { Clock } from '../services/clock'
 import { DomainError } from '../services/errors'
+import { CLI_ACTOR, cliCommand } from './audit'
 import { CliError, EXIT_USAGE, type Output } from './io'
 
 export interface SuperuserInput {
@@ -53,15 +55,18 @@ export type SuperuserOutcome = 'created' | 'promoted' | 'unchanged'
  * running it twice changes nothing the second time.
  */
 export async function createSuperuser(
-  deps: { accounts: Accounts; db: Db; clock: Clock },
+  deps: { accounts: Accounts; db: Db; clock: Clock; audit?: Audit },
   input: SuperuserInput,
   io: Output,
 ): Promise<{ user: UserRow; outcome: SuperuserOutcome }> {
-  const { accounts, db, clock } = deps
+  const { accounts, db, clock, audit } = deps
   const existing = await accounts.findByEmail(input.email)
   if (existing) return promote(existing)
   try {
-    const user = await accounts.register({ ...input, isSuperuser: true })
+    const user = await accounts.register(
+      { ...input, isSuperuser: true },
+      { ctx: CLI_ACTOR, within: audit && ((tx, u) => audit.record(tx, cliCommand('create-superuser', u.id))) },
+    )
     io.out(`created superuser ${user.username} <${user.email}> (id ${user.id})`)
     return { user, outcome: 'created' }
   } catch (err) {
@@ -78,7 +83,12 @@ export async function createSuperuser(
       io.out(`user <${user.email}> already exists and is an active superuser; nothing changed (${kept})`)
       return { user, outcome: 'unchanged' }
     }
-    const [row] = await db.update(users).set({ isSuperuser: true, isActive: true, updatedAt: clock.now() }).where(eq(users.id, user.id)).returning()
+    const [row] = await db.transaction(async (t) => {
+      const tx = t as unknown as Db
+      const rows = await tx.update(users).set({ isSuperuser: true, isActive: true, updatedAt: clock.now() }).where(eq(users.id, user.id)).returning()
+      await audit?.record(tx, cliCommand('create-superuser', user.id))
+      return rows
+    })
     const was = [!user.isSuperuser && 'not a superuser', !user.isActive && 'inactive'].filter(Boolean).join(' and ')
     io.out(`user <${user.email}> already exists (was ${was}): now an active superuser (${kept})`)
     return { user: row!, outcome: 'promoted' }

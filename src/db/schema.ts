@@ -222,3 +222,110 @@ export type UserRow = typeof users.$inferSelect
 export type AccessTokenRow = typeof accessTokens.$inferSelect
 export type LedgerAccountRow = typeof ledgerAccounts.$inferSelect
 export type PaymentRow = typeof payments.$inferSelect
+
+// ---- Operating it: audit log, proxy sessions, locks.
+
+/**
+ * One event per thing that happened (CONTRACT.md "Operating it"), written in the transaction of the
+ * change. Rows are chained: `hmac` = HMAC(key from SECRET_KEY, prev_hmac + the row's fields), so an
+ * edited or deleted row breaks the chain (`cli audit-verify`). `details` is text, not jsonb: jsonb
+ * reorders keys and the HMAC covers the exact bytes.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull().defaultNow(),
+    action: varchar('action', { length: 64 }).notNull(),
+    outcome: varchar('outcome', { length: 16 }).notNull(),
+    actorType: varchar('actor_type', { length: 16 }).notNull(),
+    actorId: uuid('actor_id'),
+    subjectUserId: uuid('subject_user_id'),
+    resourceType: varchar('resource_type', { length: 32 }),
+    resourceId: varchar('resource_id', { length: 64 }),
+    ip: varchar('ip', { length: 64 }),
+    userAgent: varchar('user_agent', { length: 512 }),
+    requestId: varchar('request_id', { length: 128 }),
+    details: text('details').notNull().default('{}'),
+    prevHmac: char('prev_hmac', { length: 64 }).notNull(),
+    hmac: char('hmac', { length: 64 }).notNull(),
+  },
+  (t) => [
+    index('audit_events_occurred_idx').on(t.occurredAt),
+    index('audit_events_subject_idx').on(t.subjectUserId, t.occurredAt),
+    index('audit_events_action_idx').on(t.action, t.occurredAt),
+    check('audit_events_outcome_check', sql`${t.outcome} in ('success', 'failure', 'denied')`),
+    check('audit_events_actor_check', sql`${t.actorType} in ('user', 'admin', 'system', 'cli', 'anonymous')`),
+  ],
+)
+
+/**
+ * The audit chain's two ends, one row: the last event (locked by each audited transaction while it
+ * appends) and the anchor, the HMAC the oldest kept event must follow (moved only by retention pruning).
+ */
+export const auditChainHead = pgTable('audit_chain_head', {
+  id: integer('id').primaryKey(),
+  lastId: bigint('last_id', { mode: 'number' }),
+  lastHmac: char('last_hmac', { length: 64 }).notNull(),
+  anchorHmac: char('anchor_hmac', { length: 64 }).notNull(),
+})
+
+export const SESSION_END_REASONS = ['idle', 'revoked', 'expired', 'terminated', 'locked', 'deactivated', 'shutdown'] as const
+export type SessionEndReason = (typeof SESSION_END_REASONS)[number]
+
+/** One device's use of one access token. Counters are flushed from memory in batches, never per request. */
+export const proxySessions = pgTable(
+  'proxy_sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tokenId: uuid('token_id')
+      .notNull()
+      .references(() => accessTokens.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    // SHA-256 of the device's identity (X-Device-ID, the zenzefi_device cookie, or address + browser): never the raw value.
+    deviceKey: char('device_key', { length: 64 }).notNull(),
+    // How the device was told apart: header, cookie or address.
+    deviceSource: varchar('device_source', { length: 16 }).notNull(),
+    firstIp: varchar('first_ip', { length: 64 }),
+    lastIp: varchar('last_ip', { length: 64 }),
+    userAgent: varchar('user_agent', { length: 512 }),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+    endReason: varchar('end_reason', { length: 16 }),
+    requests: bigint('requests', { mode: 'number' }).notNull().default(0),
+    bytesIn: bigint('bytes_in', { mode: 'number' }).notNull().default(0),
+    bytesOut: bigint('bytes_out', { mode: 'number' }).notNull().default(0),
+    websocketsOpen: integer('websockets_open').notNull().default(0),
+  },
+  (t) => [
+    uniqueIndex('proxy_sessions_open_device_key').on(t.tokenId, t.deviceKey).where(sql`${t.endedAt} is null`),
+    index('proxy_sessions_user_idx').on(t.userId, t.startedAt.desc()),
+    index('proxy_sessions_open_idx').on(t.lastSeenAt).where(sql`${t.endedAt} is null`),
+    check('proxy_sessions_end_check', sql`(${t.endedAt} is null) = (${t.endReason} is null)`),
+  ],
+)
+
+/** An operator's lock on a user or a token: new requests get 403 with `message` until it lapses or is lifted. */
+export const accessLocks = pgTable(
+  'access_locks',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    targetType: varchar('target_type', { length: 8 }).notNull(),
+    targetId: uuid('target_id').notNull(),
+    message: text('message').notNull(),
+    createdBy: uuid('created_by'),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    liftedAt: timestamp('lifted_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('access_locks_target_idx').on(t.targetType, t.targetId).where(sql`${t.liftedAt} is null`),
+    check('access_locks_target_check', sql`${t.targetType} in ('user', 'token')`),
+  ],
+)
+
+export type ProxySessionRow = typeof proxySessions.$inferSelect
+export type AuditEventRow = typeof auditEvents.$inferSelect

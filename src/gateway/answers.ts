@@ -15,6 +15,8 @@ export const INVALID_TARGET = 'Invalid request target'
 export const ORIGIN_NOT_ALLOWED = 'Origin not allowed'
 export const TOO_MANY_SOCKETS = 'Too many WebSockets open for this access token'
 export const UPGRADE_REFUSED = 'Zenzefi refused the WebSocket upgrade'
+/** DEVICE_LIMIT reached: says nothing about the other device. */
+export const DEVICE_IN_USE = 'This access token is in use on another device; try again later'
 
 /** An answer of ours: status, a flat [name, value, ...] header list, and a body. */
 export interface Reply {

@@ -11,11 +11,13 @@ import type { UrlMapper } from '../rewrite/url-mapper'
 import type { TokenService } from '../services/tokens'
 import { forRequest, type Reply } from './answers'
 import { corsPolicy } from './cors'
+import type { DeviceSessions, SessionMeter } from './device-sessions'
 import type { HeaderPair, requestBodyFraming } from './headers'
 import type { LiveSessions } from './live-sessions'
 import { createMapperSelector } from './mappers'
 import { authorize } from './steps/authorize'
 import { bodyFraming } from './steps/body-framing'
+import { deviceSession } from './steps/device-session'
 import { preflight } from './steps/preflight'
 import { queryToken } from './steps/query-token'
 import { type ProxyLimits, rateLimit } from './steps/rate-limit'
@@ -76,6 +78,10 @@ export interface ProxyState {
   presented: PresentedToken | null
   auth: { hash: string; grant: TokenGrant } | null
   plan: UpstreamPlan | null
+  /** This device's proxy session (device-session step): the transport reports bytes and sockets to it. */
+  session: SessionMeter | null
+  /** A Set-Cookie for the answer: the device cookie, for a client that has none yet. */
+  setCookie: string | null
   /** Gives back what a step holds for this request (rate-limit's in-flight place); safe to call more than once. */
   release: () => void
 }
@@ -91,7 +97,7 @@ export interface Step {
 /** A reply carries its X-Request-Id already, and the grant when a step after `authorize` answered. */
 export type ProxyOutcome =
   | { kind: 'reply'; reply: Reply; step: string; grant: TokenGrant | null }
-  | { kind: 'forward'; plan: UpstreamPlan; release: () => void }
+  | { kind: 'forward'; plan: UpstreamPlan; release: () => void; session: SessionMeter | null; setCookie: string | null }
 
 const NO_BODY: BodyFraming = { kind: 'none' }
 const NOTHING_HELD = () => {}
@@ -108,6 +114,8 @@ export function createPipeline(steps: Step[], originOf: (origin: string | null |
         presented: null,
         auth: null,
         plan: null,
+        session: null,
+        setCookie: null,
         release: NOTHING_HELD,
       }
       try {
@@ -128,7 +136,7 @@ export function createPipeline(steps: Step[], originOf: (origin: string | null |
         throw err
       }
       // The transport passes `release` to its live session, which calls it once the request is over, however it ends.
-      return { kind: 'forward', plan: state.plan, release: state.release }
+      return { kind: 'forward', plan: state.plan, release: state.release, session: state.session, setCookie: state.setCookie }
     },
   }
 }
@@ -142,6 +150,8 @@ export interface PipelineDeps {
   isOwnCredential: (authorization: string) => boolean | Promise<boolean>
   /** Per-token rate and in-flight limits (null: RATE_LIMITS=off). */
   proxyLimits: ProxyLimits | null
+  /** Proxy sessions and the device limit (null: PROXY_SESSIONS=off). */
+  devices?: DeviceSessions | null
 }
 
 /** The gateway's pipeline, in order. */
@@ -156,9 +166,10 @@ export function createProxyPipeline(deps: PipelineDeps) {
       queryToken({ config: deps.config, tokens: deps.tokens, mapperFor, now: deps.now }),
       tokenSource(),
       websocketOrigin(deps.config),
-      authorize(deps.tokens),
+      authorize(deps.tokens, deps.now),
       rateLimit(deps.proxyLimits, deps.now),
-      // Steps that need the authorized token go here: device/session, lock, metering, audit.
+      deviceSession(deps.devices ?? null),
+      // Steps that need the authorized token go here: lock, metering, audit.
       // RATE_LIMITS=off lifts the socket cap too (load tests open many sockets on one token).
       websocketCap({ sessions: deps.sessions, max: deps.config.rateLimits ? deps.config.wsMaxPerToken : Number.POSITIVE_INFINITY }),
       upstreamPlan({ config: deps.config, mapperFor, isOwnCredential: deps.isOwnCredential }),

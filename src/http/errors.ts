@@ -43,6 +43,9 @@ const DOMAIN_HTTP: Record<DomainErrorCode, { status: Status; headers?: Record<st
   notification_forbidden: { status: 403 },
   notification_malformed: { status: 400 },
   invalid_topup_amount: { status: 422 },
+  token_already_revoked: { status: 409 },
+  lock_not_found: { status: 404 },
+  lock_expiry_past: { status: 422 },
   adjustment_negative: { status: 409 },
   // Over a limit: the body also says which (limit, window, retry_after) and Retry-After says when.
   rate_limited: { status: 429, limit: true },

@@ -1,9 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { JwtIssuer } from '../crypto/jwt'
+import { auditContext, requestFacts } from '../http/audit-context'
 import { newRouter } from '../http/router'
 import { type GatewayMetrics, gatewayMetrics } from '../metrics/gateway'
 import { noopMetrics } from '../metrics/interface'
-import type { Accounts } from '../services/accounts'
+import type { Accounts, Checked } from '../services/accounts'
 import type { Clock } from '../services/clock'
 import { DomainError } from '../services/errors'
 import type { LoginGuard } from '../services/login-guard'
@@ -74,25 +75,38 @@ export function authRoutes(deps: {
     .openapi(register, async (c) => {
       const body = c.req.valid('json')
       await limits.register(c.get('clientIp') ?? '')
-      const user = await accounts.register({ ...body, fullName: body.full_name })
+      const user = await accounts.register({ ...body, fullName: body.full_name }, { ctx: auditContext(c, 'anonymous', null) })
       return c.json(userOut(user), 201)
     })
     .openapi(login, async (c) => {
       const { email, password } = c.req.valid('json')
       // Locked (email, address) pairs and exhausted caps are refused before the password is checked.
       let user: Awaited<ReturnType<typeof accounts.authenticate>>
+      let checked: Checked | null = null
       try {
-        user = await guard.attempt(email, c.get('clientIp') ?? '', () => accounts.authenticate(email, password))
+        user = await guard.attempt(email, c.get('clientIp') ?? '', async () => {
+          checked = await accounts.check(email, password)
+          return checked.failure ? null : checked.user
+        })
       } catch (err) {
         // The guard's 429s: refused before the password was checked.
         const code = err instanceof DomainError ? err.code : null
-        logins[code === 'login_locked' || code === 'rate_limited' ? 'locked' : 'failure'].inc()
+        const refused = code === 'login_locked' || code === 'rate_limited'
+        logins[refused ? 'locked' : 'failure'].inc()
+        // The event may name the account and why; the answer stays the same for every email.
+        if (refused) {
+          const failure = code === 'login_locked' ? 'locked' : 'rate_limited'
+          await accounts.recordLogin(requestFacts(c), { user: await accounts.findByEmail(email), failure })
+        }
         throw err
       }
       if (!user) {
         logins.failure.inc()
+        const failed = checked as Checked | null
+        await accounts.recordLogin(requestFacts(c), { user: failed?.user ?? null, failure: failed?.failure ?? 'bad_password' })
         throw new DomainError('login_failed')
       }
+      await accounts.recordLogin(requestFacts(c), { user, failure: null })
       logins.success.inc()
       const access_token = await jwt.sign({ sub: user.id, username: user.username }, clock.now())
       return c.json({ access_token, token_type: 'bearer' as const, expires_in: expiresIn }, 200)

@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { Config } from '../config'
 import type { Db } from '../db/client'
 import { LEDGER_TRANSACTION_KINDS } from '../db/schema'
+import { auditContext } from '../http/audit-context'
 import { idempotencyScope, sendAnswer } from '../http/idempotency'
 import { type AppEnv, newRouter } from '../http/router'
 import { formatMinor } from '../money/znc'
@@ -152,7 +153,12 @@ export function currencyRoutes(deps: { db: Db; payments: Payments; config: Confi
     .openapi(topUp, async (c) => {
       const input = c.req.valid('json')
       const scope = await idempotencyScope(c, 'POST /api/v1/currency/purchase', input)
-      const answer = await payments.topUp(c.get('user').id, { amountMinor: input.amount_znc, returnUrl: input.return_url ?? `${config.backendUrl}/` }, scope)
+      const answer = await payments.topUp(
+        c.get('user').id,
+        { amountMinor: input.amount_znc, returnUrl: input.return_url ?? `${config.backendUrl}/` },
+        scope,
+        auditContext(c, 'user'),
+      )
       return sendAnswer(c, answer) as never
     })
     .openapi(payment, async (c) => {

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
+import { auditContext } from '../http/audit-context'
 import { idempotencyScope, sendAnswer } from '../http/idempotency'
 import type { AppEnv } from '../http/router'
 import { newRouter } from '../http/router'
@@ -135,7 +136,7 @@ export function tokenRoutes(deps: {
       const scope = await idempotencyScope(c, 'POST /api/v1/tokens/purchase', input)
       await limits.purchase(userId, c.get('clientIp') ?? '')
       const answer = await idempotency.runOnce(scope, clock.now(), async (tx) => {
-        const bought = await tokens.purchaseIn(tx, userId, input.duration_hours)
+        const bought = await tokens.purchaseIn(tx, userId, input.duration_hours, auditContext(c, 'user'))
         return { status: 201, body: JSON.stringify({ ...tokenOut(bought.token), new_balance: formatMinor(bought.newBalance) }) }
       })
       if (!answer.replayed) deps.metrics?.purchases.inc()
@@ -151,7 +152,7 @@ export function tokenRoutes(deps: {
       const scope = await idempotencyScope(c, `DELETE /api/v1/tokens/${token_id}`, {})
       let revokedHash: string | null = null
       const answer = await idempotency.runOnce(scope, clock.now(), async (tx) => {
-        const done = await tokens.revokeIn(tx, userId, token_id)
+        const done = await tokens.revokeIn(tx, userId, token_id, auditContext(c, 'user'))
         revokedHash = done.hash
         const body = {
           message: 'Token revoked successfully',

@@ -5,6 +5,7 @@ import { and, eq } from 'drizzle-orm'
 import type { Db } from '../db/client'
 import { ledgerTransactions, users } from '../db/schema'
 import { formatMinor } from '../money/znc'
+import type { Audit, AuditContext } from './audit'
 import { DomainError } from './errors'
 import { lockWallet, post } from './ledger'
 
@@ -14,10 +15,14 @@ export interface Adjusted {
   balanceAfter: number
 }
 
-/** Inside the caller's money transaction. `reference` makes it happen once (an idempotency key). */
+/**
+ * Inside the caller's money transaction. `reference` makes it happen once (an idempotency key).
+ * With `audited`, a posted adjustment writes its balance.adjust event in the same transaction.
+ */
 export async function adjustIn(
   tx: Db,
   input: { userId: string; amountMinor: number; reason: string; actorId: string | null; reference: string },
+  audited?: { audit: Audit; ctx: AuditContext },
 ): Promise<Adjusted> {
   const [target] = await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId))
   if (!target) throw new DomainError('user_not_found_admin')
@@ -42,6 +47,16 @@ export async function adjustIn(
     against: 'adjustments',
     actorId: input.actorId,
   })
+  if (done.posted && audited) {
+    await audited.audit.record(tx, {
+      action: 'balance.adjust',
+      ...audited.ctx,
+      subjectUserId: input.userId,
+      resourceType: 'ledger_transaction',
+      resourceId: done.transactionId,
+      details: { amount_znc: formatMinor(input.amountMinor), reason: input.reason, balance_after: formatMinor(done.balanceAfter) },
+    })
+  }
   return done.posted
     ? { transactionId: done.transactionId, amountMinor: input.amountMinor, balanceAfter: done.balanceAfter }
     : { transactionId: null, amountMinor: 0, balanceAfter: wallet.balance }

@@ -28,6 +28,9 @@ const FIXED_MESSAGES = {
   notification_forbidden: 'Forbidden',
   notification_malformed: 'Not a payment notification',
   invalid_topup_amount: 'Invalid top-up amount',
+  token_already_revoked: 'Token already revoked',
+  lock_not_found: 'No lock in force on it',
+  lock_expiry_past: 'expires_at must be in the future',
 } as const
 
 /** Refusals whose message carries values, so it is given where they are raised. */

@@ -11,6 +11,7 @@ import { createClientAddress } from '../gateway/client-address'
 import type { Logger } from '../logger'
 import { convert, formatMinor } from '../money/znc'
 import { notifiedPaymentId, type PaymentProvider, ProviderRejected, ProviderUnavailable } from '../payments/provider'
+import type { Audit, AuditContext } from './audit'
 import type { Clock } from './clock'
 import { DomainError } from './errors'
 import type { Idempotency, KeyScope, Replayable } from './idempotency'
@@ -64,8 +65,12 @@ export function createPayments(deps: {
   clock: Clock
   idempotency: Idempotency
   log: Logger
+  /** Creations, credits and holds write their audit event in their own transaction. */
+  audit?: Audit
 }) {
-  const { db, provider, config, clock, idempotency, log } = deps
+  const { db, provider, config, clock, idempotency, log, audit } = deps
+  // The provider's confirmation, not a person: what credits and holds are attributed to.
+  const SYSTEM: AuditContext = { actorType: 'system' }
   const fromYooKassa = createClientAddress(config.yookassa.webhookCidrs).trustsPeer
 
   const byId = async (id: string) => (await db.select().from(payments).where(eq(payments.id, id)))[0] ?? null
@@ -78,7 +83,7 @@ export function createPayments(deps: {
       .where(and(eq(payments.id, id), inArray(payments.status, [...OPEN_STATUSES])))
 
   /** Credits a confirmed payment once: the deposit's unique reference is the payment id. */
-  const credit = (payment: PaymentRow): Promise<SyncOutcome> =>
+  const credit = (payment: PaymentRow, ctx: AuditContext): Promise<SyncOutcome> =>
     moneyTransaction(db, async (tx) => {
       const [locked] = await tx.select().from(payments).where(eq(payments.id, payment.id)).for('update')
       if (!locked || locked.creditedAt) return 'already_credited'
@@ -94,6 +99,16 @@ export function createPayments(deps: {
       })
       const now = clock.now()
       await tx.update(payments).set({ status: 'succeeded', succeededAt: now, creditedAt: now, updatedAt: now }).where(eq(payments.id, locked.id))
+      if (done.posted) {
+        await audit?.record(tx, {
+          action: 'payment.credit',
+          ...ctx,
+          subjectUserId: locked.userId,
+          resourceType: 'payment',
+          resourceId: locked.id,
+          details: { amount_znc: formatMinor(locked.amountMinor), provider: locked.provider },
+        })
+      }
       return done.posted ? 'credited' : 'already_credited'
     })
 
@@ -101,7 +116,7 @@ export function createPayments(deps: {
    * The one confirmation path: asks the provider about the payment (never trusting what a
    * notification said) and acts on the answer. Throws provider_unavailable if it can't ask.
    */
-  async function sync(payment: PaymentRow): Promise<SyncOutcome> {
+  async function sync(payment: PaymentRow, ctx: AuditContext = SYSTEM): Promise<SyncOutcome> {
     if (payment.creditedAt) return 'already_credited'
     if (payment.status === 'review') return 'held_for_review'
     if (!provider || payment.provider !== provider.name || !payment.providerPaymentId) return 'not_created'
@@ -126,15 +141,36 @@ export function createPayments(deps: {
               ? 'the provider payment names another of our payments'
               : null
       if (mismatch) {
-        await setStatus(payment.id, 'review', { reviewReason: mismatch })
+        await holdForReview(payment, mismatch, ctx)
         log.warn('payment held for review', { payment_id: payment.id, reason: mismatch })
         return 'held_for_review'
       }
-      return credit(payment)
+      return credit(payment, ctx)
     }
     if (remote.status === 'canceled') await setStatus(payment.id, 'canceled')
     else if (remote.status !== payment.status) await setStatus(payment.id, remote.status)
     return 'not_paid'
+  }
+
+  /** A payment whose confirmation doesn't match what was asked: held for an operator, with its event. */
+  async function holdForReview(payment: PaymentRow, reason: string, ctx: AuditContext): Promise<void> {
+    await db.transaction(async (t) => {
+      const tx = t as unknown as Db
+      const held = await tx
+        .update(payments)
+        .set({ status: 'review', reviewReason: reason, updatedAt: clock.now() })
+        .where(and(eq(payments.id, payment.id), inArray(payments.status, [...OPEN_STATUSES])))
+        .returning({ id: payments.id })
+      if (held.length === 0) return
+      await audit?.record(tx, {
+        action: 'payment.review',
+        ...ctx,
+        subjectUserId: payment.userId,
+        resourceType: 'payment',
+        resourceId: payment.id,
+        details: { reason: reason.slice(0, 500) },
+      })
+    })
   }
 
   return {
@@ -145,7 +181,7 @@ export function createPayments(deps: {
      * then the answer recorded with the key. A retry with the same key reuses the same
      * payment and the same provider Idempotence-Key, so the provider never charges twice.
      */
-    async topUp(userId: string, input: { amountMinor: number; returnUrl: string }, scope: KeyScope | null): Promise<Replayable> {
+    async topUp(userId: string, input: { amountMinor: number; returnUrl: string }, scope: KeyScope | null, ctx?: AuditContext): Promise<Replayable> {
       if (!provider) throw new DomainError('topups_unavailable')
       const chargeMinor = convert(input.amountMinor, config.zncToRubRate)
       if (chargeMinor === null || chargeMinor <= 0) throw new DomainError('invalid_topup_amount')
@@ -203,6 +239,15 @@ export function createPayments(deps: {
             })
             .where(eq(payments.id, payment.id))
             .returning()
+          // Once the provider has the payment: a creation that never reached it is no event.
+          await audit?.record(tx, {
+            action: 'payment.create',
+            ...(ctx ?? { actorType: 'user', actorId: userId }),
+            subjectUserId: userId,
+            resourceType: 'payment',
+            resourceId: payment.id,
+            details: { amount_znc: formatMinor(payment.amountMinor), amount_rub: formatMinor(payment.chargeMinor), provider: provider.name },
+          })
           const body = topUpBody({ ...viewOf(row!), status: 'pending' })
           const done = { status: 201, body }
           if (scope) await idempotency.complete(tx, scope, done)
@@ -228,13 +273,13 @@ export function createPayments(deps: {
     },
 
     /** Confirms by the provider's payment id (the fake checkout, a notification). */
-    async syncByProviderId(providerPaymentId: string): Promise<SyncOutcome> {
+    async syncByProviderId(providerPaymentId: string, ctx?: AuditContext): Promise<SyncOutcome> {
       if (!provider) return 'unknown_payment'
       const [p] = await db
         .select()
         .from(payments)
         .where(and(eq(payments.provider, provider.name), eq(payments.providerPaymentId, providerPaymentId)))
-      return p ? sync(p) : 'unknown_payment'
+      return p ? sync(p, ctx) : 'unknown_payment'
     },
 
     /**
@@ -269,7 +314,7 @@ export function createPayments(deps: {
         throw new DomainError('notification_malformed')
       }
       try {
-        const outcome = await this.syncByProviderId(named.id)
+        const outcome = await this.syncByProviderId(named.id, { actorType: 'system', ip: input.sourceAddress, requestId: input.requestId })
         await outcomeIs(outcome)
         return outcome
       } catch (err) {

@@ -2,12 +2,15 @@ import { and, desc, eq, gt, isNull, or, type SQL, sql } from 'drizzle-orm'
 import type { TokenCache, TokenGrant } from '../cache/interface'
 import { generateAccessToken, hashAccessToken, TOKEN_PATTERN, type TokenCipher } from '../crypto/access-token'
 import type { Db } from '../db/client'
-import { type AccessTokenRow, accessTokens, users } from '../db/schema'
+import { type AccessTokenRow, accessLocks, accessTokens, users } from '../db/schema'
 import { type GatewayMetrics, gatewayMetrics } from '../metrics/gateway'
 import { noopMetrics } from '../metrics/interface'
+import { formatMinor } from '../money/znc'
+import type { Audit, AuditContext } from './audit'
 import type { Clock } from './clock'
 import { DomainError } from './errors'
 import { balanceOf, lockWallet, moneyTransaction, post, requireFunds } from './ledger'
+import { lockInForce } from './locks'
 
 export const ALLOWED_DURATIONS = [1, 12, 24, 168, 720] as const
 const HOUR_MS = 3_600_000
@@ -35,6 +38,13 @@ export interface Purchased {
   newBalance: number
 }
 
+/** What the proxy knows about the request that first uses a token (its ProxyRequest fits): read only on activation. */
+export interface FirstUse {
+  clientIp: string
+  requestId: string
+  header(name: string): string | null | undefined
+}
+
 export interface Revoked {
   token: TokenView
   refundMinor: number
@@ -54,8 +64,10 @@ export function createTokenService(deps: {
   metrics?: GatewayMetrics
   /** TOKEN_PRICE_*: each duration's price in ZNC minor units; absent durations are free. */
   prices?: Record<number, number>
+  /** Purchases, revocations and activations write their audit event in their own transaction. */
+  audit?: Audit
 }) {
-  const { db, cache, cipher, clock } = deps
+  const { db, cache, cipher, clock, audit } = deps
   const prices = deps.prices ?? {}
   const checks = (deps.metrics ?? gatewayMetrics(noopMetrics)).tokenChecks
   const hashToken = deps.hashToken ?? hashAccessToken
@@ -79,6 +91,10 @@ export function createTokenService(deps: {
   // The last tier runs on every cache miss, and re-planning the join each time triples its
   // cost, so it is prepared once — except where the database client lives for one request
   // only (Workers), where a prepared statement would outlive its connection.
+  // The strongest lock on the token or its owner rides along (none first, else the latest expiry:
+  // if that one has lapsed, all have), so a lock costs no query of its own.
+  const strongestLock = (column: SQL) =>
+    sql`(select ${column} from ${accessLocks} where ${accessLocks.liftedAt} is null and ((${accessLocks.targetType} = 'user' and ${accessLocks.targetId} = ${users.id}) or (${accessLocks.targetType} = 'token' and ${accessLocks.targetId} = ${accessTokens.id})) order by ${accessLocks.expiresAt} desc nulls first limit 1)`
   const grantQuery = (where: SQL | undefined) =>
     db
       .select({
@@ -87,6 +103,10 @@ export function createTokenService(deps: {
         durationHours: accessTokens.durationHours,
         activatedAt: accessTokens.activatedAt,
         expiresAt: accessTokens.expiresAt,
+        lockMessage: strongestLock(sql`${accessLocks.message}`).mapWith((v: string | null) => v),
+        lockExpiresAt: strongestLock(sql`floor(extract(epoch from ${accessLocks.expiresAt}) * 1000)::float8`).mapWith((v: unknown) =>
+          v === null ? null : Number(v),
+        ),
       })
       .from(accessTokens)
       .innerJoin(users, eq(users.id, accessTokens.userId))
@@ -105,7 +125,9 @@ export function createTokenService(deps: {
   const loadGrant = async (query: typeof grantByHash, key: string): Promise<TokenGrant | null> => {
     const [row] = await query(key)
     if (!row) return null
-    return { ...row, activatedAt: row.activatedAt?.getTime() ?? null, expiresAt: row.expiresAt?.getTime() ?? null }
+    const { lockMessage, lockExpiresAt, ...grant } = row
+    const lock = lockMessage === null ? {} : { lock: { message: lockMessage, expiresAt: lockExpiresAt } }
+    return { ...grant, activatedAt: row.activatedAt?.getTime() ?? null, expiresAt: row.expiresAt?.getTime() ?? null, ...lock }
   }
 
   /** The grant for a presented token through the three tiers, expired or not; null if unknown, revoked or owner inactive. */
@@ -135,7 +157,7 @@ export function createTokenService(deps: {
      * Buys a token inside the caller's money transaction: the price is debited, the token
      * stored with the price paid, both or neither. The token is made before any lock is taken.
      */
-    async purchaseIn(tx: Db, userId: string, durationHours: number): Promise<Purchased> {
+    async purchaseIn(tx: Db, userId: string, durationHours: number, ctx?: AuditContext): Promise<Purchased> {
       if (!(ALLOWED_DURATIONS as readonly number[]).includes(durationHours)) {
         throw new DomainError('invalid_duration', `Invalid duration. Must be one of: [${ALLOWED_DURATIONS.join(', ')}]`, { allowed: ALLOWED_DURATIONS })
       }
@@ -160,6 +182,14 @@ export function createTokenService(deps: {
         })
         if (done.posted) newBalance = done.balanceAfter
       }
+      await audit?.record(tx, {
+        action: 'token.purchase',
+        ...(ctx ?? { actorType: 'user', actorId: userId }),
+        subjectUserId: userId,
+        resourceType: 'access_token',
+        resourceId: row!.id,
+        details: { duration_hours: durationHours, cost_znc: formatMinor(price) },
+      })
       return { token: { ...(await view(row!, now)), token }, costMinor: price, newBalance }
     },
 
@@ -180,7 +210,7 @@ export function createTokenService(deps: {
      * activation waits for this, then finds the token revoked (or this finds it activated).
      * Call `forget` with the result after the transaction commits.
      */
-    async revokeIn(tx: Db, userId: string, tokenId: string): Promise<Revoked & { hash: string }> {
+    async revokeIn(tx: Db, userId: string, tokenId: string, ctx?: AuditContext): Promise<Revoked & { hash: string }> {
       const now = clock.now()
       const [current] = await tx
         .select()
@@ -209,6 +239,18 @@ export function createTokenService(deps: {
           newBalance = done.balanceAfter
         }
       }
+      // Revoking an already revoked token changes nothing, so it is not an event.
+      if (current.isActive) {
+        const by = ctx?.actorType === 'admin' ? 'admin' : 'user'
+        await audit?.record(tx, {
+          action: 'token.revoke',
+          ...(ctx ?? { actorType: 'user', actorId: userId }),
+          subjectUserId: userId,
+          resourceType: 'access_token',
+          resourceId: tokenId,
+          details: { refund_znc: formatMinor(refundMinor), by },
+        })
+      }
       return { token: await view(row!, now), refundMinor, newBalance: newBalance ?? (await balanceOf(tx, userId)), hash: current.tokenHash }
     },
 
@@ -219,7 +261,7 @@ export function createTokenService(deps: {
      * For proxy requests and WebSocket upgrades: a valid grant, activating the token
      * on first use. Two first uses racing activate it once; both get the same expiry.
      */
-    validateAndActivate: async (token: string): Promise<TokenGrant | null> => (await authorize(token))?.grant ?? null,
+    validateAndActivate: async (token: string, from?: FirstUse): Promise<TokenGrant | null> => (await authorize(token, from))?.grant ?? null,
 
     /** validateAndActivate, also giving the token's hash (what invalidations name) for closing its open streams. */
     authorize,
@@ -243,18 +285,44 @@ export function createTokenService(deps: {
   }
   return service
 
-  async function authorize(token: string): Promise<{ hash: string; grant: TokenGrant } | null> {
+  async function authorize(token: string, from?: FirstUse): Promise<{ hash: string; grant: TokenGrant } | null> {
     const found = await lookup(token)
     if (!found) return null
     const now = clock.now()
     const { hash, grant } = found
     if (grant.expiresAt !== null) return expired(grant, now.getTime()) ? null : found
+    // A locked token's clock does not start: the authorize step refuses it as it is.
+    if (lockInForce(grant, now.getTime())) return found
     const expiresAt = now.getTime() + grant.durationHours * HOUR_MS
-    const [won] = await db
-      .update(accessTokens)
-      .set({ activatedAt: now, expiresAt: new Date(expiresAt) })
-      .where(and(eq(accessTokens.id, grant.tokenId), isNull(accessTokens.activatedAt), eq(accessTokens.isActive, true)))
-      .returning({ id: accessTokens.id })
+    const activate = (q: Db) =>
+      q
+        .update(accessTokens)
+        .set({ activatedAt: now, expiresAt: new Date(expiresAt) })
+        .where(and(eq(accessTokens.id, grant.tokenId), isNull(accessTokens.activatedAt), eq(accessTokens.isActive, true)))
+        .returning({ id: accessTokens.id })
+    // Only a not-yet-activated grant gets here, so this transaction runs about once per token, never per request;
+    // only the winner of a first-use race writes the event.
+    const [won] = audit
+      ? await db.transaction(async (t) => {
+          const tx = t as unknown as Db
+          const rows = await activate(tx)
+          if (rows[0]) {
+            await audit.record(tx, {
+              action: 'token.activate',
+              actorType: 'user',
+              actorId: grant.userId,
+              subjectUserId: grant.userId,
+              resourceType: 'access_token',
+              resourceId: grant.tokenId,
+              ip: from?.clientIp,
+              userAgent: from?.header('user-agent'),
+              requestId: from?.requestId,
+              details: { duration_hours: grant.durationHours },
+            })
+          }
+          return rows
+        })
+      : await activate(db)
     // Lost the race (or revoked meanwhile): whatever the database now holds is the truth.
     const fresh = won ? { ...grant, activatedAt: now.getTime(), expiresAt } : await loadGrant(grantById, grant.tokenId)
     if (!fresh || expired(fresh, now.getTime())) {

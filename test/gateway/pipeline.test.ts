@@ -52,6 +52,7 @@ describe("the gateway's pipeline", () => {
       'websocket-origin',
       'authorize',
       'rate-limit',
+      'device-session',
       'websocket-cap',
       'upstream-plan',
     ])

@@ -129,7 +129,11 @@ describe('responses', () => {
         .end(),
     )
     const res = await proxy('/c', token)
-    expect(res.headers.getSetCookie()).toEqual(['JSESSIONID=abc; Path=/api/v1/proxy/; HttpOnly', 'theme=dark; Path=/api/v1/proxy/ui; Max-Age=60'])
+    // Zenzefi's cookies, then our device cookie (this client sent none: src/gateway/device.ts).
+    const [jsession, theme, device, ...rest] = res.headers.getSetCookie()
+    expect([jsession, theme]).toEqual(['JSESSIONID=abc; Path=/api/v1/proxy/; HttpOnly', 'theme=dark; Path=/api/v1/proxy/ui; Max-Age=60'])
+    expect(device).toMatch(/^zenzefi_device=[A-Za-z0-9_-]{32}; HttpOnly; Path=\/api\/v1\/proxy; Max-Age=\d+; SameSite=lax$/)
+    expect(rest).toEqual([])
   })
 
   it('answers CORS for listed origins with credentials, and preflights without a token', async () => {
@@ -221,7 +225,11 @@ describe('?token= and source maps', () => {
     const res = await fetch(`${f.gw.url}/api/v1/proxy/app/index.html?a=1&token=${token}&b=%20x`, { redirect: 'manual' })
     expect(res.status).toBe(303)
     expect(res.headers.get('location')).toBe(`${BACKEND}/api/v1/proxy/app/index.html?a=1&b=%20x`)
-    expect(res.headers.get('set-cookie')).toBe(`zenzefi_access_token=${token}; HttpOnly; Path=/; Max-Age=43200; SameSite=lax`)
+    // The access cookie, and the device cookie the browser's requests are told apart by from now on.
+    const [access, device, ...rest] = res.headers.getSetCookie()
+    expect(access).toBe(`zenzefi_access_token=${token}; HttpOnly; Path=/; Max-Age=43200; SameSite=lax`)
+    expect(device).toMatch(/^zenzefi_device=[A-Za-z0-9_-]{32}; HttpOnly; Path=\/api\/v1\/proxy; Max-Age=\d+; SameSite=lax$/)
+    expect(rest).toEqual([])
     expect(await f.gw.t.services.tokens.checkStatus(token)).toMatchObject({ tokenId, activatedAt: null })
   })
 

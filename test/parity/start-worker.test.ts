@@ -13,7 +13,7 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { freePort, startUpstream, type Upstream } from '../support/gateway'
-import { FREE_TOKENS, TEST_FILE_NAMESPACE } from '../support/harness'
+import { ANY_DEVICES, FREE_TOKENS, TEST_FILE_NAMESPACE } from '../support/harness'
 import { startRedisServer } from '../support/redis-server'
 import { services } from '../support/services'
 import { buildWorker } from '../support/worker'
@@ -119,6 +119,7 @@ describe.skipIf(!adminUrl)('npm run start:worker', () => {
       DATA_DIR: dataDir,
       BCRYPT_ROUNDS: '4',
       ...FREE_TOKENS,
+      ...ANY_DEVICES,
     })
     base = await listening(s)
   })

@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream'
 import { Miniflare } from 'miniflare'
 import { freePort, startGateway } from '../support/gateway'
-import { FREE_TOKENS, TEST_FILE_NAMESPACE, TEST_SECRET, type TestDatabase, testDatabase } from '../support/harness'
+import { ANY_DEVICES, FREE_TOKENS, TEST_FILE_NAMESPACE, TEST_SECRET, type TestDatabase, testDatabase } from '../support/harness'
 import { recordLogLine } from '../support/log-scan'
 import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge'
 import { buildWorker, WORKER_BUNDLE, wranglerCompatibility } from '../support/worker'
@@ -101,6 +101,7 @@ export const workerTarget: TargetKind = {
         ZENZEFI_TARGET_URL: upstream,
         BACKEND_URL: opts.backendUrl,
         ...FREE_TOKENS,
+        ...ANY_DEVICES,
         ...(bridge ? { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: bridge.token } : {}),
         ...opts.env,
         ...extra,

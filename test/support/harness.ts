@@ -23,6 +23,12 @@ export const TEST_SECRET = 'test-secret-key-that-is-long-enough-0123456789'
  */
 export const FREE_TOKENS: Env = { TOKEN_PRICE_1H: '0', TOKEN_PRICE_12H: '0', TOKEN_PRICE_24H: '0', TOKEN_PRICE_168H: '0', TOKEN_PRICE_720H: '0' }
 
+/**
+ * Tests of other things than devices use one token from several clients (addresses, browsers, a `ws`
+ * client beside `fetch`): any number of devices at once. The device tests set DEVICE_LIMIT themselves.
+ */
+export const ANY_DEVICES: Env = { DEVICE_LIMIT: '0' }
+
 export interface TestClock extends Clock {
   advance(ms: number): void
   set(at: Date | number): void
@@ -112,6 +118,7 @@ export async function startApp(opts: {
       DATABASE_URL: opts.database.url ?? undefined,
       REDIS_URL: redisUrl ?? undefined,
       ...FREE_TOKENS,
+      ...ANY_DEVICES,
       ...opts.env,
     },
     { version: '9.9.9-test' },

@@ -5,6 +5,7 @@ import type { Config } from '../../config'
 import type { TokenService } from '../../services/tokens'
 import { detailReply, INVALID_QUERY_TOKEN } from '../answers'
 import { accessCookie } from '../cookie'
+import { deviceCookie, newDeviceCookieValue, wantsDeviceCookie } from '../device'
 import type { MapperSelector } from '../mappers'
 import type { ProxyRequest, Step } from '../pipeline'
 import { tokenParam, withoutTokenParam } from '../token-source'
@@ -27,10 +28,9 @@ export function queryToken(deps: { config: Config; tokens: TokenService; mapperF
     const mapper = deps.mapperFor(req.header('x-local-url'))
     const location = `${mapper.publicBase}${req.path}${withoutTokenParam(req.search)}`
     const maxAge = grant.expiresAt === null ? grant.durationHours * 3600 : (grant.expiresAt - deps.now()) / 1000
-    return {
-      status: 303,
-      headers: ['Location', location, 'Set-Cookie', accessCookie(token, maxAge, deps.config), 'Cache-Control', 'no-store'],
-      body: '',
-    }
+    const headers = ['Location', location, 'Set-Cookie', accessCookie(token, maxAge, deps.config), 'Cache-Control', 'no-store']
+    // The browser's device cookie before its first proxied page, so that every request after it is told apart by it.
+    if (wantsDeviceCookie(req)) headers.push('Set-Cookie', deviceCookie(newDeviceCookieValue(), deps.config))
+    return { status: 303, headers, body: '' }
   }
 }

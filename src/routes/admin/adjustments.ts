@@ -1,10 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
+import { auditContext } from '../../http/audit-context'
 import { requireSuperuser } from '../../http/bearer'
 import { idempotencyScope, sendAnswer } from '../../http/idempotency'
 import { type AppEnv, newRouter } from '../../http/router'
 import { formatMinor } from '../../money/znc'
 import { adjustIn } from '../../services/adjustments'
+import type { Audit } from '../../services/audit'
 import type { Clock } from '../../services/clock'
 import type { Idempotency } from '../../services/idempotency'
 import { ErrorOut, errors, jsonBody, jsonResponse, plainText, Znc, zncAmountIn } from '../schemas'
@@ -41,7 +43,7 @@ const adjust = createRoute({
   },
 })
 
-export function adminAdjustmentRoutes(deps: { idempotency: Idempotency; clock: Clock; auth: MiddlewareHandler<AppEnv> }) {
+export function adminAdjustmentRoutes(deps: { idempotency: Idempotency; clock: Clock; auth: MiddlewareHandler<AppEnv>; audit?: Audit }) {
   const { idempotency, clock } = deps
   const router = newRouter()
   router.use('*', deps.auth, requireSuperuser)
@@ -50,13 +52,11 @@ export function adminAdjustmentRoutes(deps: { idempotency: Idempotency; clock: C
     const input = c.req.valid('json')
     const scope = (await idempotencyScope(c, `POST /api/v1/admin/users/${user_id}/adjustments`, input, { required: true }))!
     const answer = await idempotency.runOnce(scope, clock.now(), async (tx) => {
-      const done = await adjustIn(tx, {
-        userId: user_id,
-        amountMinor: input.amount,
-        reason: input.reason,
-        actorId: c.get('user').id,
-        reference: `${scope.userId}:${scope.key}`,
-      })
+      const done = await adjustIn(
+        tx,
+        { userId: user_id, amountMinor: input.amount, reason: input.reason, actorId: c.get('user').id, reference: `${scope.userId}:${scope.key}` },
+        deps.audit && { audit: deps.audit, ctx: auditContext(c, 'admin') },
+      )
       const body = { transaction_id: done.transactionId, amount: formatMinor(done.amountMinor), balance_after: formatMinor(done.balanceAfter) }
       return { status: 201, body: JSON.stringify(body) }
     })

@@ -4,6 +4,7 @@ import { buildNodeDeps, nodeConfig } from './deps'
 import { type MetricsListener, scraperOf, startMetricsListener } from './metrics'
 import { startReconciler } from './payments-reconciler'
 import { createNodeServer } from './server'
+import { startSessionSweeper } from './session-sweeper'
 import { stdoutLogger } from './stdout-log'
 
 const log = stdoutLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'info')
@@ -30,7 +31,22 @@ async function main() {
   const deps = await buildNodeDeps(config, log)
   const app = createApp(deps)
   const server = createNodeServer(deps, app)
-  const reconciler = startReconciler({ database: deps.database, payments: app.services.payments, seconds: config.paymentsReconcileSeconds, log })
+  const reconciler = startReconciler({
+    database: deps.database,
+    payments: app.services.payments,
+    seconds: config.paymentsReconcileSeconds,
+    log,
+    audit: app.services.audit,
+    auditRetentionDays: config.auditRetentionDays,
+  })
+  const sweeper = startSessionSweeper({
+    database: deps.database,
+    service: app.services.sessions,
+    devices: app.gateway.devices,
+    flushSeconds: config.sessionFlushSeconds,
+    idleSeconds: config.sessionIdleSeconds,
+    log,
+  })
   // METRICS_ADDR: its own listener (a taken port is a warning; the gateway serves on without it).
   const scraper = scraperOf(deps.metrics)
   const metricsListener: Promise<MetricsListener | null> =
@@ -54,6 +70,8 @@ async function main() {
       metricsListener
         .then((listener) => listener?.close())
         .then(() => reconciler.stop())
+        // Every connection is gone by now: the last counts are final.
+        .then(() => sweeper.stop())
         .then(() => deps.close())
         .catch((err) => log.error('closing the database or cache failed', { error: err }))
         .finally(() => {

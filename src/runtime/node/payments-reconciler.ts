@@ -7,6 +7,7 @@
 import { sql } from 'drizzle-orm'
 import { type Database, queryRows } from '../../db/client'
 import type { Logger } from '../../logger'
+import type { Audit } from '../../services/audit'
 import type { Payments } from '../../services/payments'
 
 // Any fixed number, distinct from MIGRATION_LOCK.
@@ -18,16 +19,33 @@ export interface Reconciler {
   stop(): Promise<void>
 }
 
-export function startReconciler(deps: { database: Database; payments: Payments; seconds: number; log: Logger }): Reconciler {
+export function startReconciler(deps: {
+  database: Database
+  payments: Payments
+  seconds: number
+  log: Logger
+  /** With a retention (AUDIT_RETENTION_DAYS > 0), each round also prunes older audit events. */
+  audit?: Audit
+  auditRetentionDays?: number
+}): Reconciler {
   const { database, payments, log } = deps
   let running: Promise<unknown> | null = null
 
+  const work = async () => {
+    const result = await payments.reconcile()
+    if (deps.audit && deps.auditRetentionDays) {
+      // A failed prune is retried next round; it never costs the payments their round.
+      await deps.audit.prune(database.db, deps.auditRetentionDays).catch((err: unknown) => log.error('audit prune failed', { error: err }))
+    }
+    return result
+  }
+
   const round = async () => {
     // PGlite is one process's own database: nobody else to exclude.
-    if (database.kind === 'pglite') return payments.reconcile()
+    if (database.kind === 'pglite') return work()
     return database.db.transaction(async (tx) => {
       const [lock] = await queryRows<{ got: boolean }>(tx as never, sql`select pg_try_advisory_xact_lock(${RECONCILE_LOCK}) as got`)
-      return lock?.got ? payments.reconcile() : null
+      return lock?.got ? work() : null
     })
   }
 

@@ -6,6 +6,7 @@ import zlib from 'node:zlib'
 import type { Config } from '../../config'
 import { type Access, accessFields, proxyModeOf } from '../../gateway/access-log'
 import { BAD_GATEWAY, GATEWAY_TIMEOUT } from '../../gateway/answers'
+import type { SessionMeter } from '../../gateway/device-sessions'
 import { decodableEncoding, downstreamResponseHeaders, type HeaderPair } from '../../gateway/headers'
 import type { LiveSessions } from '../../gateway/live-sessions'
 import type { ProxyKind, ProxyPipeline, ProxyRequest } from '../../gateway/pipeline'
@@ -182,9 +183,11 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
       const method = req.method ?? 'GET'
       // The one access line for this request. Path only: query strings may carry tokens.
       const access: Access = { method, path: PROXY_PREFIX + route.path, status: 0, started, meta, mode: proxyModeOf(req.headers['x-local-url']) }
+      let meter: SessionMeter | null = null
       // Counted where the access line is written: every proxied request has exactly one.
       const logLine = (status: number, extra?: Record<string, unknown>) => {
         metrics.proxied(access.mode === 'desktop' ? 'desktop' : 'direct', status, access.bytesIn, access.bytesOut)
+        meter?.add(access.bytesIn, access.bytesOut)
         log.info('proxy', accessFields({ ...access, status }, extra))
       }
 
@@ -198,7 +201,8 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
         logLine(reply.status)
         return
       }
-      const { plan } = outcome
+      const { plan, setCookie } = outcome
+      meter = outcome.session
       access.grant = plan.grant
       access.mode = plan.mapper.desktop ? 'desktop' : 'direct'
       access.bytesIn = plan.framing.kind === 'length' ? plan.framing.length : plan.framing.kind === 'none' ? 0 : null
@@ -228,24 +232,25 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
         if (!answered) timer.refresh()
       }
       // Its end also gives back the request's in-flight place (outcome.release, from the rate-limit step).
-      const unregister = sessions.register(
-        plan.hash,
-        plan.grant.expiresAt,
-        () => {
-          upReq.destroy()
-          res.destroy()
-        },
-        'stream',
-        outcome.release,
-      )
+      const cut = () => {
+        upReq.destroy()
+        res.destroy()
+      }
+      const unregister = sessions.register(plan.hash, plan.grant.expiresAt, cut, 'stream', outcome.release)
+      // Its device's session holds it too, so that terminating the session cuts it.
+      const untrack = meter?.track(cut, 'stream')
       // The client went away (or its stream was closed on revocation): stop the upstream work too.
       res.on('close', () => {
         clearTimeout(timer)
         unregister()
+        untrack?.()
         if (!res.writableFinished) upReq.destroy()
       })
       // A client that left while the pipeline ran has closed already: no 'close' event is coming.
-      if (res.destroyed) unregister()
+      if (res.destroyed) {
+        unregister()
+        untrack?.()
+      }
 
       upReq.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer)
@@ -294,6 +299,7 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
                 requestId: meta.requestId,
               })
               headers.push('Content-Length', String(out.length))
+              if (setCookie) headers.push('Set-Cookie', setCookie)
               res.writeHead(status, headers).end(out)
               access.bytesOut = out.length
               logLine(status)
@@ -301,15 +307,14 @@ export function createNodeProxy(deps: { config: Config; pipeline: ProxyPipeline;
           }
         }
         const rewriter = bodyless || encoding === null ? null : rewriterFor(contentType, plan.mapper)
-        res.writeHead(
-          status,
-          downstreamResponseHeaders(pairsOf(upRes.rawHeaders), {
-            mapper: plan.mapper,
-            rewriting: rewriter !== null,
-            corsOrigin: plan.corsOrigin,
-            requestId: meta.requestId,
-          }),
-        )
+        const answerHeaders = downstreamResponseHeaders(pairsOf(upRes.rawHeaders), {
+          mapper: plan.mapper,
+          rewriting: rewriter !== null,
+          corsOrigin: plan.corsOrigin,
+          requestId: meta.requestId,
+        })
+        if (setCookie) answerHeaders.push('Set-Cookie', setCookie)
+        res.writeHead(status, answerHeaders)
         const stages: Stream[] = [upRes]
         if (rewriter) {
           if (encoding === 'gzip') stages.push(zlib.createGunzip())

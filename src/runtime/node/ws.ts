@@ -106,7 +106,7 @@ export function createWsRelay(deps: WsRelayDeps) {
         access.grant = decided.grant
         return refuse(decided.reply)
       }
-      const { plan } = decided
+      const { plan, session: meter } = decided
       access.grant = plan.grant
       access.mode = plan.mapper.desktop ? 'desktop' : 'direct'
       if (socket.destroyed) return logLine(499, { error: 'client left before the upgrade' })
@@ -141,18 +141,18 @@ export function createWsRelay(deps: WsRelayDeps) {
         const counted = socket as Duplex & { bytesRead?: number; bytesWritten?: number }
         access.bytesIn = counted.bytesRead ?? null
         access.bytesOut = counted.bytesWritten ?? null
+        untrack?.()
+        meter?.add(access.bytesIn, access.bytesOut)
         logLine(101, { closedBy: closedBy ?? end.by, code: end.code })
       })
-      const unregister = sessions.register(
-        plan.hash,
-        plan.grant.expiresAt,
-        (reason) => {
-          closedBy = reason
-          if (client) pipe.close(...closeFrame(reason))
-          else dial.cancel()
-        },
-        'websocket',
-      )
+      const closeRelay = (reason: CloseReason) => {
+        closedBy = reason
+        if (client) pipe.close(...closeFrame(reason))
+        else dial.cancel()
+      }
+      const unregister = sessions.register(plan.hash, plan.grant.expiresAt, closeRelay, 'websocket')
+      // Its device's session holds it too: terminating the session closes it with 1008.
+      const untrack = meter?.track(closeRelay, 'websocket')
       // Read the client's socket while Zenzefi answers: an unread socket never reports the
       // client's FIN, so a client that gave up would hold the upstream attempt open. Bytes a
       // client sends this early (it shouldn't) are kept for the upgrade, up to a bound.
@@ -175,6 +175,7 @@ export function createWsRelay(deps: WsRelayDeps) {
       socket.removeListener('data', onEarlyData).removeListener('end', onClientGone).removeListener('close', onClientGone)
       if (outcome.kind !== 'open' || closedBy) {
         unregister()
+        untrack?.()
         upstream.terminate()
         switch (outcome.kind) {
           case 'refused': {
@@ -208,6 +209,7 @@ export function createWsRelay(deps: WsRelayDeps) {
       client = completeUpgrade(req, socket, early.length === 1 ? head : Buffer.concat(early))
       if (!client) {
         unregister()
+        untrack?.()
         upstream.terminate()
         socket.destroy()
         return logLine(499, { error: 'client left before the upgrade' })

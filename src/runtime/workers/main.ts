@@ -127,10 +127,16 @@ export default {
     const url = env.HYPERDRIVE?.connectionString ?? b.config.databaseUrl
     if (!url) return log.error('payments reconcile skipped: DATABASE_URL or a HYPERDRIVE binding is required on Workers')
     const sql = postgres(url, { max: 2, fetch_types: false, prepare: false, onnotice: () => {} })
-    const run = requestDb.run(drizzle(sql, { schema }) as unknown as Db, () => b.app.services.payments.reconcile())
+    const run = requestDb.run(drizzle(sql, { schema }) as unknown as Db, async () => {
+      const reconciled = await b.app.services.payments.reconcile()
+      // Proxy sessions idle past SESSION_IDLE_SECONDS, or of revoked and expired tokens, end here (one invocation: no lock).
+      const ended = await b.app.services.sessions.sweep(b.config.sessionIdleSeconds, { exclusive: false })
+      return { reconciled, ended }
+    })
     ctx.waitUntil(run)
-    const result = await run
+    const { reconciled: result, ended } = await run
     log.info('payments reconciled', result)
+    if (ended?.length) log.info('proxy sessions ended', { count: ended.length })
   },
 
   async fetch(request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
@@ -162,6 +168,9 @@ export default {
     if (route.kind === 'invalid') return frontDoorReply(log, request, meta, started, detailReply(400, INVALID_TARGET))
     return requestDb.run(db, () => {
       if (route.kind === 'api') return api(b, request, env, ctx, meta, started)
+      // No timers across requests here: session counts are written by a request that finds them due.
+      const devices = b.app.gateway.devices
+      if (devices?.due()) (ctx as { waitUntil?(p: Promise<unknown>): void }).waitUntil?.(devices.flush().catch(() => 0))
       if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return b.relay(request, route, meta)
       return b.proxy(request, route, meta)
     })

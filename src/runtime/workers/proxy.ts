@@ -4,6 +4,7 @@
 
 import { type Access, accessFields, contentLengthOf, proxyModeOf, utf8Length } from '../../gateway/access-log'
 import { BAD_GATEWAY, detailReply, forRequest, GATEWAY_TIMEOUT, headersOf, replyResponse } from '../../gateway/answers'
+import type { SessionMeter } from '../../gateway/device-sessions'
 import type { HeaderPair } from '../../gateway/headers'
 import { downstreamResponseHeaders } from '../../gateway/headers'
 import type { LiveSessions } from '../../gateway/live-sessions'
@@ -45,6 +46,27 @@ function watchedUpload(body: ReadableStream<Uint8Array>, onProgress: (bytes: num
   )
 }
 
+/**
+ * A session's tracking for an I/O object of this request: a terminate heard while serving another
+ * request only resolves a promise made here, and the close runs in this request's own context.
+ */
+export function ownedTrack(meter: SessionMeter, close: (reason: 'revoked') => void, kind: 'stream' | 'websocket' = 'stream'): () => void {
+  let done = false
+  let fire!: () => void
+  const fired = new Promise<void>((resolve) => (fire = resolve))
+  const untrack = meter.track(() => fire(), kind)
+  void fired.then(() => {
+    if (done) return
+    done = true
+    untrack()
+    close('revoked')
+  })
+  return () => {
+    done = true
+    untrack()
+  }
+}
+
 export function createFetchProxy(deps: FetchProxyDeps) {
   const target = new URL(deps.target)
 
@@ -55,9 +77,11 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     const path = PROXY_PREFIX + route.path
     const access: Access = { method, path, status: 0, started, meta, mode: proxyModeOf(request.headers.get('x-local-url')) }
     let logged = false
+    let meter: SessionMeter | null = null
     const logLine = (status: number, extra?: Record<string, unknown>) => {
       if (logged) return
       logged = true
+      meter?.add(access.bytesIn, access.bytesOut)
       deps.log.info('proxy', accessFields({ ...access, status }, extra))
     }
     const outcome = await deps.pipeline.run(webProxyRequest(request, 'http', route, meta))
@@ -68,6 +92,7 @@ export function createFetchProxy(deps: FetchProxyDeps) {
       return replyResponse(outcome.reply)
     }
     const { plan } = outcome
+    meter = outcome.session
     access.grant = plan.grant
     access.mode = plan.mapper.desktop ? 'desktop' : 'direct'
     access.bytesIn = plan.framing.kind === 'none' ? 0 : contentLengthOf(request.headers.get('content-length'))
@@ -92,22 +117,23 @@ export function createFetchProxy(deps: FetchProxyDeps) {
     // Owned: on Workers the revocation may be heard while serving another request, which
     // can't touch this request's fetch or stream; the close then runs here (see registerOwned).
     // Its end also gives back the request's in-flight place (outcome.release, from the rate-limit step).
-    const unregister = deps.sessions.registerOwned(
-      plan.hash,
-      plan.grant.expiresAt,
-      (reason) => {
-        const err = new Error(`token ${reason}`)
-        abort.abort(err)
-        try {
-          downstream?.error(err)
-        } catch {
-          // already finished
-        }
-        if (status) logLine(status, { error: 'stream aborted' })
-      },
-      'stream',
-      outcome.release,
-    )
+    const cut = (reason: string) => {
+      const err = new Error(`token ${reason}`)
+      abort.abort(err)
+      try {
+        downstream?.error(err)
+      } catch {
+        // already finished
+      }
+      if (status) logLine(status, { error: 'stream aborted' })
+    }
+    const unregisterLive = deps.sessions.registerOwned(plan.hash, plan.grant.expiresAt, cut, 'stream', outcome.release)
+    // Its device's session holds it too: terminating the session cuts it (heard in this request, as registerOwned does).
+    const untrack = meter ? ownedTrack(meter, cut) : null
+    const unregister = () => {
+      unregisterLive()
+      untrack?.()
+    }
     request.signal?.addEventListener('abort', () => abort.abort(request.signal.reason))
     let upstream: Response
     let uploaded = 0
@@ -195,6 +221,7 @@ export function createFetchProxy(deps: FetchProxyDeps) {
       access.bytesOut = 0
       logLine(status)
     }
+    if (outcome.setCookie) flat.push('Set-Cookie', outcome.setCookie)
     return new Response(body, { status: upstream.status, headers: headersOf(flat) })
   }
 }

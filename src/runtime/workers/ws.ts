@@ -11,6 +11,7 @@ import { REQUEST_ID_HEADER, type RequestMeta } from '../../gateway/request-id'
 import { closeFrame, MESSAGE_TOO_BIG, sendableCloseCode } from '../../gateway/websocket-close'
 import type { Logger } from '../../logger'
 import { PROXY_PREFIX } from '../../rewrite/url-mapper'
+import { ownedTrack } from './proxy'
 import { webProxyRequest } from './proxy-request'
 
 interface CfWebSocket extends WebSocket {
@@ -99,10 +100,17 @@ export function createWorkerWsRelay(deps: {
     // Owned: a revoke is usually heard while serving another request (the DELETE), and
     // that request can't close these sockets; the close then runs in this one (registerOwned).
     const unregister = sessions.registerOwned(plan.hash, plan.grant.expiresAt, (reason) => shut(...closeFrame(reason)), 'websocket')
+    // Terminating its device's session closes it too (1008), and the session learns its traffic.
+    const meter = decided.session
+    const untrack = meter ? ownedTrack(meter, (reason) => shut(...closeFrame(reason)), 'websocket') : null
+    let bytesIn = 0
+    let bytesOut = 0
     function shut(code: number, reason: string) {
       if (!open) return
       open = false
       unregister()
+      untrack?.()
+      meter?.add(bytesIn, bytesOut)
       const c = sendableCloseCode(code) ? code : 1000
       for (const ws of [server, upstream]) {
         try {
@@ -113,14 +121,18 @@ export function createWorkerWsRelay(deps: {
       }
       logLine(101, { code })
     }
-    const forward = (to: CfWebSocket) => (e: MessageEvent) => {
+    const forward = (to: CfWebSocket, fromClient: boolean) => (e: MessageEvent) => {
       if (!open) return
       const data = e.data as string | ArrayBuffer
       if (tooBig(data, maxBytes)) return shut(...MESSAGE_TOO_BIG)
+      // Message payloads (text as UTF-16 units: close enough for a count, and free).
+      const size = typeof data === 'string' ? data.length : data.byteLength
+      if (fromClient) bytesIn += size
+      else bytesOut += size
       to.send(data)
     }
-    server.addEventListener('message', forward(upstream))
-    upstream.addEventListener('message', forward(server))
+    server.addEventListener('message', forward(upstream, true))
+    upstream.addEventListener('message', forward(server, false))
     server.addEventListener('close', (e) => shut(e.code, e.reason))
     upstream.addEventListener('close', (e) => shut(e.code, e.reason))
     server.addEventListener('error', () => shut(1011, 'client error'))

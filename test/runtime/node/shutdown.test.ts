@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { freePort } from '../../support/gateway'
-import { FREE_TOKENS, newAccount, TEST_SECRET, type TestDatabase, testDatabase } from '../../support/harness'
+import { ANY_DEVICES, FREE_TOKENS, newAccount, TEST_SECRET, type TestDatabase, testDatabase } from '../../support/harness'
 import { closed, nextMessage, openWebSocket } from '../../support/ws-client'
 
 const ROOT = new URL('../../..', import.meta.url).pathname
@@ -123,6 +123,7 @@ async function startServer(env: Record<string, string>): Promise<Running> {
       RATE_LIMITS: 'off',
       // Tokens free of charge: money is not what is tested here.
       ...FREE_TOKENS,
+      ...ANY_DEVICES,
       ...(db?.url ? { DATABASE_URL: db.url } : {}),
       ...(REDIS_URL ? { REDIS_URL } : {}),
       ...env,

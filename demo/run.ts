@@ -151,6 +151,8 @@ async function main() {
     ZENZEFI_CA_FILE: ca.caFile,
     // Generated per run, so the server does not warn about (or write) a development key.
     SECRET_KEY: randomBytes(32).toString('base64url'),
+    // The demo's one token is used from a browser and from curl at once: two devices.
+    DEVICE_LIMIT: '0',
   })
   // The server's own entry point, as one process (no npx/tsx wrapper), in its own process group so
   // a Ctrl-C reaches only this launcher, which then stops it.

@@ -20,6 +20,8 @@ type OptionName =
   | 'token'
   | 'message'
   | 'hours'
+  | 'session'
+  | 'all'
 
 interface CommandSpec {
   options: OptionName[]
@@ -90,6 +92,16 @@ export const COMMANDS = {
     summary: 'lock a user or a token: proxied requests get 403 with the message until it lapses or is lifted; open sockets close',
   },
   unlock: { options: ['user', 'token'], synopsis: 'unlock --user EMAIL|ID | --token ID', summary: 'lift the lock on a user or a token' },
+  sessions: {
+    options: ['user', 'all'],
+    synopsis: 'sessions [--user EMAIL|ID] [--all]',
+    summary: 'who is using Zenzefi: open proxy sessions (with --all, ended ones too), newest first',
+  },
+  'kill-session': {
+    options: ['session', 'reason'],
+    synopsis: 'kill-session --session ID [--reason TEXT]',
+    summary: "end a proxy session: that device's WebSockets and downloads close within 2 s on every instance",
+  },
   'grant-token': {
     options: ['user', 'hours', 'reason'],
     synopsis: 'grant-token --user EMAIL|ID --hours N --reason TEXT',
@@ -122,6 +134,8 @@ const OPTION_TYPES: Record<OptionName, { type: 'string' | 'boolean' }> = {
   token: { type: 'string' },
   message: { type: 'string' },
   hours: { type: 'string' },
+  session: { type: 'string' },
+  all: { type: 'boolean' },
 }
 
 export const isDestructive = (command: CommandName): boolean => 'destructive' in COMMANDS[command]

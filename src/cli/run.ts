@@ -13,6 +13,7 @@ import { type Audit, createAudit } from '../services/audit'
 import { systemClock } from '../services/clock'
 import { DomainError } from '../services/errors'
 import { createLocks } from '../services/locks'
+import { createSessionService } from '../services/sessions'
 import { setUserActive } from './activation'
 import { adjustBalance, adjustmentInput } from './adjust-balance'
 import { auditExport, auditExportInput, auditVerify, cliCommand } from './audit'
@@ -28,6 +29,7 @@ import { lockCommand, lockInput, unlockCommand, unlockInput } from './locks'
 import { migrate } from './migrate'
 import { paymentsReconcile } from './payments-reconcile'
 import { resetDb } from './reset-db'
+import { killInput, killSession, listSessions } from './sessions'
 import { createSuperuser, superuserInput } from './superuser'
 
 export interface RunOptions {
@@ -183,6 +185,19 @@ async function dispatch(line: CommandLine, config: Config, r: ReturnType<typeof 
       const cache = await r.cache()
       const deps = { db: database.db, locks: createLocks({ db: database.db, cache, clock: systemClock, audit: r.audit() }), cacheKind: cache.kind }
       await (input ? lockCommand(deps, input, io) : unlockCommand(deps, target!, io))
+      return
+    }
+    case 'sessions': {
+      const database = await r.migrated()
+      const sessions = createSessionService({ db: database.db, audit: r.audit(), clock: systemClock })
+      await listSessions({ db: database.db, sessions }, { user: line.options.user, all: Boolean(line.options.all) }, io)
+      return
+    }
+    case 'kill-session': {
+      const input = killInput(line.options) // before opening anything: bad input fails fast
+      const database = await r.migrated()
+      const sessions = createSessionService({ db: database.db, audit: r.audit(), clock: systemClock })
+      await killSession({ sessions, cache: await r.cache() }, input, io)
       return
     }
     case 'grant-token': {

@@ -21,6 +21,9 @@ export interface SessionMeter {
 }
 
 const SESSION_MESSAGE = 'session:'
+
+/** What a terminate publishes on the invalidation channel, so every instance closes that device's streams (also from the CLI). */
+export const sessionEndedMessage = (id: string) => SESSION_MESSAGE + id
 /** How long a refused (token, device) is answered from memory before asking the database again. */
 const REFUSAL_MEMO_MS = 1_000
 const MAX_MEMO = 10_000

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import { and, eq } from 'drizzle-orm'
 import type { Db } from '../db/client'
-import { ledgerAccounts, ledgerEntries, ledgerTransactions, type UserRow, users } from '../db/schema'
+import { ledgerAccounts, ledgerEntries, ledgerTransactions } from '../db/schema'
 import { formatMinor, parseMinor } from '../money/znc'
-import { normalizeEmail } from '../services/accounts'
 import { adjustIn } from '../services/adjustments'
 import type { Audit } from '../services/audit'
 import { DomainError } from '../services/errors'
 import { balanceOf, moneyTransaction } from '../services/ledger'
 import { CLI_ACTOR, cliCommand } from './audit'
 import { CliError, EXIT_USAGE, type Output } from './io'
+import { findUser } from './locks'
 
 export interface AdjustmentInput {
   /** An email or a user id, as given. */
@@ -20,7 +20,6 @@ export interface AdjustmentInput {
   reference: string
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 // The admin API's rules for a reason and for an Idempotency-Key, so both paths accept the same.
 const REASON_MIN = 3
 const REASON_MAX = 500
@@ -48,17 +47,6 @@ export function adjustmentInput(options: { user?: string; amount?: string; reaso
 
 const signed = (minor: number) => `${minor > 0 ? '+' : ''}${formatMinor(minor)} ZNC`
 
-async function findUser(db: Db, given: string): Promise<UserRow> {
-  const byId = UUID.test(given)
-  const [user] = await db
-    .select()
-    .from(users)
-    .where(byId ? eq(users.id, given.toLowerCase()) : eq(users.email, normalizeEmail(given)))
-    .limit(1)
-  if (!user) throw new CliError(`adjust-balance: no user with ${byId ? `id ${given.toLowerCase()}` : `email ${normalizeEmail(given)}`}`)
-  return user
-}
-
 /** The adjustment already posted under this reference, with the wallet's side of it. */
 async function postedUnder(tx: Db, reference: string) {
   const [row] = await tx
@@ -81,7 +69,7 @@ export type AdjustmentOutcome =
  * another user, amount or reason is refused.
  */
 export async function adjustBalance(deps: { db: Db; audit?: Audit }, input: AdjustmentInput, io: Output): Promise<AdjustmentOutcome> {
-  const user = await findUser(deps.db, input.user)
+  const user = await findUser(deps.db, input.user, 'adjust-balance')
   const who = `<${user.email}> (id ${user.id})`
   let done: AdjustmentOutcome
   try {

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
 import type { DeviceSessions } from '../gateway/device-sessions'
+import { auditContext } from '../http/audit-context'
 import { ApiError } from '../http/errors'
 import { type AppEnv, newRouter } from '../http/router'
 import type { SessionService } from '../services/sessions'
@@ -49,13 +50,7 @@ export function meSessionRoutes(deps: { sessions: SessionService; devices: Devic
       const { id } = c.req.valid('param')
       const { reason } = c.req.valid('json')
       const user = c.get('user')
-      const ctx = {
-        actorType: 'user' as const,
-        actorId: user.id,
-        ip: c.get('clientIp') || null,
-        userAgent: c.req.header('user-agent') ?? null,
-        requestId: c.get('requestId') ?? null,
-      }
+      const ctx = auditContext(c, 'user')
       const done = await sessions.terminate(id, { ownerId: user.id, reason: reason || null, ctx })
       if (done === null) throw new ApiError(404, SESSION_NOT_FOUND)
       if (done === 'ended') throw new ApiError(409, SESSION_ENDED)

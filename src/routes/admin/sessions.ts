@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
 import type { DeviceSessions } from '../../gateway/device-sessions'
+import { auditContext } from '../../http/audit-context'
 import { requireSuperuser } from '../../http/bearer'
 import { ApiError } from '../../http/errors'
 import { type AppEnv, newRouter } from '../../http/router'
@@ -122,13 +123,7 @@ export function adminSessionRoutes(deps: { sessions: SessionService; devices: De
     .openapi(terminate, async (c) => {
       const { id } = c.req.valid('param')
       const { reason } = c.req.valid('json')
-      const ctx = {
-        actorType: 'admin' as const,
-        actorId: c.get('user').id,
-        ip: c.get('clientIp') || null,
-        userAgent: c.req.header('user-agent') ?? null,
-        requestId: c.get('requestId') ?? null,
-      }
+      const ctx = auditContext(c, 'admin')
       const done = await sessions.terminate(id, { reason: reason || null, ctx })
       if (done === null) throw new ApiError(404, SESSION_NOT_FOUND)
       if (done === 'ended') throw new ApiError(409, SESSION_ENDED)

@@ -153,6 +153,8 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa, name 
     // Tokens free of charge: the proxy path is what is measured.
     TOKEN_PRICE_24H: '0',
     TOKEN_PRICE_720H: '0',
+    // The bench speaks to 127.0.0.1, which in development is the account page's origin.
+    ACCOUNT_URL: 'off',
     ...extraEnv,
   }
   for (const name of ['ZENZEFI_TLS_INSECURE', 'BACKEND_URL', 'ZENZEFI_TIMEOUT_SECONDS']) delete env[name]

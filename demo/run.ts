@@ -21,7 +21,8 @@ export const DEMO_USER = { email: 'demo@example.com', username: 'demo', password
 
 // Settings the demo decides itself: the user's own (a DATABASE_URL, a REDIS_URL…) are not passed on,
 // so the demo always runs on the embedded defaults and never touches a real database.
-const OWN_SETTINGS = /^(?:DATABASE_URL|POSTGRES_\w+|REDIS_\w+|UPSTASH_\w+|ZENZEFI_\w+|BACKEND_URL|CORS_ORIGINS|COOKIE_\w+|DATA_DIR|SECRET_KEY|PORT|HOST)$/
+const OWN_SETTINGS =
+  /^(?:DATABASE_URL|POSTGRES_\w+|REDIS_\w+|UPSTASH_\w+|ZENZEFI_\w+|BACKEND_URL|ACCOUNT_\w+|CORS_ORIGINS|COOKIE_\w+|DATA_DIR|SECRET_KEY|PORT|HOST)$/
 
 const out = (line = '') => process.stdout.write(`${line}\n`)
 
@@ -170,15 +171,15 @@ async function main() {
     if (live && !stopping) void stop(1, `the gateway exited (${signal ?? code}); stopping the demo`)
   })
 
-  await waitForHealth(`http://127.0.0.1:${port}`, early)
-  const user = await api<{ id: string }>(`http://127.0.0.1:${port}`, '/auth/register', { body: DEMO_USER })
-  const { access_token: jwt } = await api<{ access_token: string }>(`http://127.0.0.1:${port}`, '/auth/login', {
+  await waitForHealth(base, early)
+  const user = await api<{ id: string }>(base, '/auth/register', { body: DEMO_USER })
+  const { access_token: jwt } = await api<{ access_token: string }>(base, '/auth/login', {
     body: { email: DEMO_USER.email, password: DEMO_USER.password },
   })
   // Credits first, as a customer gets them: a top-up paid on the development provider's checkout page.
-  const topUp = await api<{ payment_url: string }>(`http://127.0.0.1:${port}`, '/currency/purchase', { body: { amount_znc: '50.00' }, jwt })
-  await fetch(`http://127.0.0.1:${port}${new URL(topUp.payment_url).pathname}`, { method: 'POST', redirect: 'manual' })
-  const token = await api<{ token: string; id: string }>(`http://127.0.0.1:${port}`, '/tokens/purchase', { body: { duration_hours: 24 }, jwt })
+  const topUp = await api<{ payment_url: string }>(base, '/currency/purchase', { body: { amount_znc: '50.00' }, jwt })
+  await fetch(`${base}${new URL(topUp.payment_url).pathname}`, { method: 'POST', redirect: 'manual' })
+  const token = await api<{ token: string; id: string }>(base, '/tokens/purchase', { body: { duration_hours: 24 }, jwt })
 
   live = true
   for (const line of early) showLogLine(line)
@@ -189,6 +190,7 @@ async function main() {
   out()
   out('Zenzefi Backend demo')
   out(`  gateway           ${base}   (src/runtime/node/main.ts, pid ${gateway.pid}: embedded PGlite, in-process cache)`)
+  out(`  account page      http://127.0.0.1:${port}/   (log in as the demo user: Open Zenzefi, Copy, the countdown)`)
   out(`  stand-in Zenzefi  ${zenzefi.url}   (self-signed; trusted through ZENZEFI_CA_FILE)`)
   out(`  demo user         ${DEMO_USER.email} / ${DEMO_USER.password}   (id ${user.id}: 50.00 ZNC topped up, one 24 h access token bought for 18.00)`)
   out(`  data              ${dir}   (removed when the demo stops)`)

@@ -95,6 +95,7 @@ async function main() {
     ZENZEFI_TARGET_URL: config.zenzefiTargetUrl,
     ZENZEFI_TIMEOUT_SECONDS: String(config.zenzefiTimeoutSeconds),
     BACKEND_URL: config.backendUrl,
+    ...(config.accountUrl ? { ACCOUNT_URL: config.accountUrl } : { ACCOUNT_URL: 'off' }),
     COOKIE_SECURE: String(config.cookieSecure),
     COOKIE_SAMESITE: config.cookieSameSite,
     CORS_ORIGINS: config.corsOrigins.join(','),

@@ -1,8 +1,7 @@
 import { sql } from 'drizzle-orm'
-import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
-import { matchedRoutes } from 'hono/route'
+import { createAccountApp } from './account/app'
 import type { TokenCache } from './cache/interface'
 import type { Config } from './config'
 import { hashAccessToken, type TokenCipher } from './crypto/access-token'
@@ -10,23 +9,20 @@ import { createJwtIssuer } from './crypto/jwt'
 import { webOwnCredentialCheck } from './crypto/own-credential'
 import type { PasswordHasher } from './crypto/password'
 import type { Database } from './db/client'
-import type { UserRow } from './db/schema'
-import { accessFields, contentLengthOf } from './gateway/access-log'
-import { withRequestIdField } from './gateway/answers'
 import { createDeviceSessions } from './gateway/device-sessions'
 import { createLiveSessions } from './gateway/live-sessions'
 import { createProxyPipeline } from './gateway/pipeline'
-import { type RequestMeta, requestIdOf } from './gateway/request-id'
 import { createProxyLimits } from './gateway/steps/rate-limit'
 import { requireUser } from './http/bearer'
-import { ApiError, toHttpError } from './http/errors'
-import { type AppEnv, newRouter } from './http/router'
+import { ApiError } from './http/errors'
+import { errorAnswer, requestFrame } from './http/request-frame'
+import { newRouter } from './http/router'
 import { withLocalFallback } from './limits/fallback'
 import type { Limiter } from './limits/interface'
 import { createMemoryLimiter } from './limits/memory'
 import { namespaced } from './limits/namespace'
 import type { Logger } from './logger'
-import { gatewayMetrics, routeTemplate, statusClassIndex, UNMATCHED_ROUTE } from './metrics/gateway'
+import { gatewayMetrics } from './metrics/gateway'
 import { type Metrics, noopMetrics } from './metrics/interface'
 import { createFakeProvider, FAKE_CHECKOUT_PATH, type FakeProvider } from './payments/fake'
 import type { PaymentProvider } from './payments/provider'
@@ -46,6 +42,7 @@ import { rootRoutes } from './routes/root'
 import { tokenRoutes } from './routes/tokens'
 import { userRoutes } from './routes/users'
 import { webhookRoutes } from './routes/webhooks'
+import { createAccountSessions } from './services/account-sessions'
 import { createAccounts } from './services/accounts'
 import { createAdminTokens } from './services/admin-tokens'
 import { createAdminUsers } from './services/admin-users'
@@ -53,11 +50,13 @@ import { createAudit } from './services/audit'
 import type { Clock } from './services/clock'
 import { createHealth, type Probe, publicUrl } from './services/health'
 import { createIdempotency } from './services/idempotency'
+import { createLaunchCodes } from './services/launch-codes'
 import { createLocks } from './services/locks'
 import { createLoginGuard } from './services/login-guard'
 import { createPayments } from './services/payments'
 import { createRateLimits } from './services/rate-limits'
 import { createSessionService } from './services/sessions'
+import { createSignIn } from './services/sign-in'
 import { createTokenService } from './services/tokens'
 
 export interface AppDeps {
@@ -103,6 +102,14 @@ export function createApp(deps: AppDeps) {
     audit,
   })
   const idempotency = createIdempotency({ db: database.db, cipher })
+  const launchCodes = createLaunchCodes({ db: database.db, cipher, clock, audit })
+  const accountSessions = createAccountSessions({
+    db: database.db,
+    clock,
+    audit,
+    idleMinutes: config.accountSessionIdleMinutes,
+    maxHours: config.accountSessionMaxHours,
+  })
   const fake: FakeProvider | null = config.paymentProvider === 'fake' ? createFakeProvider({ db: database.db, backendUrl: config.backendUrl }) : null
   const provider: PaymentProvider | null =
     config.paymentProvider === 'yookassa'
@@ -133,6 +140,7 @@ export function createApp(deps: AppDeps) {
   const limiter = withLocalFallback(shared, createMemoryLimiter(), log)
   const guard = createLoginGuard({ limiter, clock, limits, metrics })
   const rateLimits = createRateLimits({ limiter, clock, limits, metrics })
+  const signIn = createSignIn({ accounts, guard, logins: metrics.logins })
   const proxyLimits = createProxyLimits(config, shared, metrics)
   const proxySessions = createSessionService({ db: database.db, audit, clock })
   const devices = config.proxySessions
@@ -157,57 +165,12 @@ export function createApp(deps: AppDeps) {
     // Proxied requests are decided by this instance's buckets; they reach the shared store only in the background.
     proxyLimits,
     devices,
+    launchCodes,
   })
 
   const app = newRouter()
 
-  // API series per (route template, method), bound the first time each is seen: routes are a fixed set,
-  // and every path no route matched shares the `unmatched` series.
-  const apiSeries = new Map<string, Map<string, ReturnType<typeof metrics.api>>>()
-  const apiSeriesOf = (c: Context<AppEnv>) => {
-    const routes = matchedRoutes(c)
-    const last = routes[routes.length - 1]
-    // A middleware (method ALL) last means no handler matched: a 404, or a refusal before one.
-    const pattern = last && last.method !== 'ALL' ? last.path : UNMATCHED_ROUTE
-    let byMethod = apiSeries.get(pattern)
-    if (!byMethod) apiSeries.set(pattern, (byMethod = new Map()))
-    let series = byMethod.get(c.req.method)
-    if (!series) byMethod.set(c.req.method, (series = metrics.api(pattern === UNMATCHED_ROUTE ? pattern : routeTemplate(pattern), c.req.method)))
-    return series
-  }
-
-  app.use('*', async (c, next) => {
-    const started = performance.now()
-    // The runtime's front door decided both (Node: server.ts, Workers: main.ts); a bare app.request() decides here.
-    const meta = requestMetaOf(c.env, c.req.header('x-request-id'))
-    c.set('clientIp', meta.clientIp)
-    c.set('requestId', meta.requestId)
-    await next()
-    if (c.res.status >= 500) await withRequestIdInBody(c, meta.requestId)
-    try {
-      c.res.headers.set('X-Request-Id', meta.requestId)
-    } catch {
-      c.header('X-Request-Id', meta.requestId) // immutable headers: Hono copies the response
-    }
-    const series = apiSeriesOf(c)
-    series.requests[statusClassIndex(c.res.status)]!.inc()
-    series.duration.observe((performance.now() - started) / 1000)
-    // Path only: query strings may carry tokens.
-    log.info(
-      'request',
-      accessFields({
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        started,
-        meta,
-        mode: 'api',
-        bytesIn: contentLengthOf(c.req.header('content-length')),
-        bytesOut: contentLengthOf(c.res.headers.get('content-length')),
-        userId: (c.var.user as UserRow | undefined)?.id,
-      }),
-    )
-  })
+  app.use('*', requestFrame({ log, metrics, mode: 'api' }))
   app.use(
     '*',
     cors({
@@ -230,7 +193,7 @@ export function createApp(deps: AppDeps) {
 
   app.route('/', rootRoutes(config.version))
   app.route('/', healthRoutes(health))
-  app.route('/api/v1/auth', authRoutes({ accounts, jwt, clock, expiresIn: config.accessTokenExpireMinutes * 60, guard, limits: rateLimits, metrics }))
+  app.route('/api/v1/auth', authRoutes({ accounts, jwt, clock, expiresIn: config.accessTokenExpireMinutes * 60, signIn, limits: rateLimits }))
   app.route('/api/v1/users/me/sessions', meSessionRoutes({ sessions: proxySessions, devices, auth }))
   app.route('/api/v1/users', userRoutes({ accounts, auth }))
   app.route('/api/v1/tokens', tokenRoutes({ tokens, idempotency, clock, auth, limits: rateLimits, metrics }))
@@ -246,47 +209,51 @@ export function createApp(deps: AppDeps) {
   mountDocs(app, config.version)
 
   app.notFound((c) => c.json({ detail: 'Not Found' }, 404))
-  app.onError((err, c) => {
-    // Domain refusals, route refusals and Hono's own 4xx (malformed JSON…), through one table.
-    const known = toHttpError(err)
-    if (known) return c.json({ detail: known.detail, ...known.fields }, known.status, known.headers)
-    // The logger reduces the error to name, SQLSTATE, query text and stack frames: no message with values in it.
-    log.error('unhandled error', { method: c.req.method, path: c.req.path, request_id: c.get('requestId'), error: err })
-    return c.json({ detail: 'Internal Server Error', request_id: c.get('requestId') }, 500)
-  })
+  app.onError(errorAnswer(log))
+
+  // The account page: its own app on its own origin (ACCOUNT_URL), over the same services.
+  const accountUrl = config.accountUrl
+  const account = accountUrl
+    ? createAccountApp({
+        config: { ...config, accountUrl },
+        log,
+        metrics,
+        db: database.db,
+        clock,
+        accounts,
+        signIn,
+        limits: rateLimits,
+        sessions: accountSessions,
+        launchCodes,
+        tokens,
+        idempotency,
+        payments,
+        proxySessions,
+        devices,
+        adminUsers,
+      })
+    : null
 
   return {
     app,
-    services: { accounts, tokens, health, jwt, payments, idempotency, audit, adminUsers, adminTokens, locks, sessions: proxySessions },
+    account,
+    services: {
+      accounts,
+      tokens,
+      health,
+      jwt,
+      payments,
+      idempotency,
+      audit,
+      adminUsers,
+      adminTokens,
+      locks,
+      sessions: proxySessions,
+      launchCodes,
+      accountSessions,
+    },
     gateway: { pipeline, sessions, proxyLimits, metrics, devices },
   }
 }
 
 export type App = ReturnType<typeof createApp>
-
-/**
- * What the runtime handed the app for this request (`{clientIp, requestId}` in its env), or,
- * for an app called without one (tests' app.request), an id decided from the header and no address.
- */
-function requestMetaOf(env: unknown, requestIdHeader: string | undefined): RequestMeta {
-  const given = (env ?? {}) as Partial<Record<keyof RequestMeta, unknown>>
-  return {
-    clientIp: typeof given.clientIp === 'string' ? given.clientIp : '',
-    requestId: typeof given.requestId === 'string' ? given.requestId : requestIdOf(requestIdHeader),
-    proto: given.proto === 'https' ? 'https' : 'http',
-  }
-}
-
-/** Every 5xx JSON body of the API carries `request_id` (onError's already does; a route's own 5xx gets it here). */
-async function withRequestIdInBody(c: Context<AppEnv>, requestId: string): Promise<void> {
-  if (!(c.res.headers.get('content-type') ?? '').includes('application/json')) return
-  const text = await c.res.clone().text()
-  const body = withRequestIdField(text, requestId)
-  if (body === text) return
-  const { status } = c.res
-  const headers = new Headers(c.res.headers)
-  headers.delete('content-length')
-  // Unset first: assigning over a response merges the old one's headers (Content-Length included) into the new.
-  c.res = undefined
-  c.res = new Response(body, { status, headers })
-}

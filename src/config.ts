@@ -22,6 +22,15 @@ export interface Config {
   zenzefiTlsInsecure: boolean
   zenzefiTimeoutSeconds: number
   backendUrl: string
+  /**
+   * ACCOUNT_URL: the customers' web page, on an origin other than BACKEND_URL's (Zenzefi's scripts run there).
+   * null: no account page (production without the variable, or a BACKEND_URL with no loopback twin).
+   */
+  accountUrl: string | null
+  /** ACCOUNT_SESSION_IDLE_MINUTES: a signed-in browser left this long is signed out. */
+  accountSessionIdleMinutes: number
+  /** ACCOUNT_SESSION_MAX_HOURS: however active, a sign-in lasts at most this long. */
+  accountSessionMaxHours: number
   cookieSecure: boolean
   cookieSameSite: SameSite
   accessTokenExpireMinutes: number
@@ -194,6 +203,28 @@ function url(name: string, v: string): string {
   }
 }
 
+/**
+ * The account page's origin. In development it defaults to BACKEND_URL's loopback twin (localhost ⇄
+ * 127.0.0.1, same port): another origin and another site, so the browser keeps the two apart. It must
+ * never share BACKEND_URL's origin: Zenzefi's scripts run there and could act as the signed-in customer.
+ */
+function accountUrlFrom(env: Env, nodeEnv: Config['env'], backendUrl: string): string | null {
+  const given = nonEmpty(env.ACCOUNT_URL)
+  const backend = new URL(backendUrl)
+  if (given === null) {
+    if (nodeEnv === 'production') return null
+    const twin = backend.hostname === 'localhost' ? '127.0.0.1' : backend.hostname === '127.0.0.1' ? 'localhost' : null
+    return twin ? `${backend.protocol}//${twin}${backend.port ? `:${backend.port}` : ''}` : null
+  }
+  if (given.toLowerCase() === 'off') return null
+  const account = new URL(url('ACCOUNT_URL', given))
+  if (account.pathname !== '/' || account.search) throw new ConfigError('ACCOUNT_URL must be an origin (scheme, host and port) with no path')
+  if (account.origin === backend.origin)
+    throw new ConfigError('ACCOUNT_URL must be a different origin from BACKEND_URL: Zenzefi pages run on BACKEND_URL and would reach the signed-in account')
+  if (nodeEnv === 'production' && account.protocol !== 'https:') throw new ConfigError('ACCOUNT_URL must be https when NODE_ENV=production')
+  return account.origin
+}
+
 /** `host:port` (`[::1]:9464` for IPv6), or `off`. */
 export function metricsAddress(v: string | undefined): { host: string; port: number } | null {
   const text = nonEmpty(v) ?? '127.0.0.1:9464'
@@ -281,6 +312,7 @@ export function loadConfig(env: Env, opts: { secretKey?: string; version?: strin
         .filter(Boolean)
     : DEFAULT_CORS
   if (corsOrigins.includes('*')) throw new ConfigError('CORS_ORIGINS cannot be "*": credentials are allowed, so origins must be listed')
+  const backendUrl = url('BACKEND_URL', nonEmpty(env.BACKEND_URL) ?? `http://localhost:${port}`)
   return {
     env: nodeEnv,
     port,
@@ -295,7 +327,10 @@ export function loadConfig(env: Env, opts: { secretKey?: string; version?: strin
     zenzefiCaFile: nonEmpty(env.ZENZEFI_CA_FILE),
     zenzefiTlsInsecure: bool(env.ZENZEFI_TLS_INSECURE, false),
     zenzefiTimeoutSeconds: int('ZENZEFI_TIMEOUT_SECONDS', env.ZENZEFI_TIMEOUT_SECONDS, 60, 1, 3600),
-    backendUrl: url('BACKEND_URL', nonEmpty(env.BACKEND_URL) ?? `http://localhost:${port}`),
+    backendUrl,
+    accountUrl: accountUrlFrom(env, nodeEnv, backendUrl),
+    accountSessionIdleMinutes: int('ACCOUNT_SESSION_IDLE_MINUTES', env.ACCOUNT_SESSION_IDLE_MINUTES, 30, 1, 7 * 24 * 60),
+    accountSessionMaxHours: int('ACCOUNT_SESSION_MAX_HOURS', env.ACCOUNT_SESSION_MAX_HOURS, 12, 1, 24 * 90),
     cookieSecure: bool(env.COOKIE_SECURE, false),
     cookieSameSite: sameSite,
     accessTokenExpireMinutes: int('ACCESS_TOKEN_EXPIRE_MINUTES', env.ACCESS_TOKEN_EXPIRE_MINUTES, 60, 1, 525600),

@@ -8,6 +8,7 @@ import { users } from '../db/schema'
 import { normalizeEmail } from '../services/accounts'
 import type { Audit, AuditContext, AuditEvent } from '../services/audit'
 import { type AuditFilters, type ExportFormat, exportLines } from '../services/audit-log'
+import { UUID } from '../services/uuid'
 import { CliError, EXIT_USAGE, type Output } from './io'
 
 /** An operator at the command line: there is no account behind it. */
@@ -41,8 +42,6 @@ export interface AuditExportInput {
   /** An email or a user id, as given. */
   user?: string
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** The command line, checked before anything is opened. */
 export function auditExportInput(options: { format?: string; since?: string; until?: string; user?: string }): AuditExportInput {

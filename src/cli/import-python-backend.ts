@@ -9,6 +9,7 @@ import type { Audit } from '../services/audit'
 import { publicUrl } from '../services/health'
 import { postOpeningBalance } from '../services/ledger'
 import { ALLOWED_DURATIONS } from '../services/tokens'
+import { UUID } from '../services/uuid'
 import { cliCommand } from './audit'
 import { driverMessage } from './database-state'
 import { CliError, EXIT_USAGE, type Output } from './io'
@@ -22,7 +23,6 @@ import { CliError, EXIT_USAGE, type Output } from './io'
 export const EARLIER_BACKEND_HEAD = 'f83f3a8db3d9'
 
 const HOUR_MS = 3_600_000
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 // passlib's bcrypt writes $2b$; bcryptjs verifies $2a$, $2b$ and $2y$ alike.
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/
 const OPENING_REFERENCE = (oldUserId: string) => `python:${oldUserId}`

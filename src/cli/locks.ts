@@ -7,11 +7,11 @@ import { type UserRow, users } from '../db/schema'
 import { normalizeEmail } from '../services/accounts'
 import { DomainError } from '../services/errors'
 import type { Locks, LockTarget } from '../services/locks'
+import { UUID } from '../services/uuid'
 import { CLI_ACTOR } from './audit'
 import { reach } from './invalidation'
 import { CliError, EXIT_USAGE, type Output } from './io'
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const MESSAGE_MAX = 500
 const hasControl = (text: string) => [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
 

@@ -6,11 +6,10 @@ import type { TokenCache } from '../cache/interface'
 import type { Db } from '../db/client'
 import { sessionEndedMessage } from '../gateway/device-sessions'
 import type { SessionService } from '../services/sessions'
+import { UUID } from '../services/uuid'
 import { CLI_ACTOR } from './audit'
 import { CliError, EXIT_USAGE, type Output } from './io'
 import { findUser } from './locks'
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export async function listSessions(deps: { db: Db; sessions: SessionService }, options: { user?: string; all?: boolean }, io: Output): Promise<number> {
   const user = options.user ? await findUser(deps.db, options.user, 'sessions') : null

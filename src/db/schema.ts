@@ -329,3 +329,45 @@ export const accessLocks = pgTable(
 
 export type ProxySessionRow = typeof proxySessions.$inferSelect
 export type AuditEventRow = typeof auditEvents.$inferSelect
+
+/**
+ * A signed-in browser on the account page (ACCOUNT_URL). The cookie holds a random secret; only its
+ * SHA-256 is kept, so a dump can't be used to sign in. Ended by logout, "log out everywhere", the idle
+ * and absolute timeouts, or the user's deactivation (checked on every request).
+ */
+export const accountSessions = pgTable(
+  'account_sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    secretHash: char('secret_hash', { length: 64 }).notNull(),
+    createdAt: createdAt(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    ip: varchar('ip', { length: 64 }),
+    userAgent: varchar('user_agent', { length: 512 }),
+  },
+  (t) => [uniqueIndex('account_sessions_secret_hash_key').on(t.secretHash), index('account_sessions_user_idx').on(t.userId)],
+)
+
+/** "Open Zenzefi": a single-use code, valid a minute, that the proxy trades for the access cookie (stored hashed). */
+export const launchCodes = pgTable(
+  'launch_codes',
+  {
+    codeHash: char('code_hash', { length: 64 }).primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenId: uuid('token_id')
+      .notNull()
+      .references(() => accessTokens.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+  },
+  (t) => [index('launch_codes_expires_idx').on(t.expiresAt)],
+)
+
+export type AccountSessionRow = typeof accountSessions.$inferSelect

@@ -7,8 +7,8 @@ import type { Fields } from '../logger'
 import { parseLocalUrl } from '../rewrite/url-mapper'
 import type { RequestMeta } from './request-id'
 
-/** `api` for the JSON API (and the front door's own refusals), `direct`/`desktop` for proxied traffic (desktop: a loopback X-Local-Url). */
-export type AccessMode = 'api' | 'direct' | 'desktop'
+/** `api` for the JSON API (and the front door's own refusals), `account` for the account page, `direct`/`desktop` for proxied traffic (desktop: a loopback X-Local-Url). */
+export type AccessMode = 'api' | 'account' | 'direct' | 'desktop'
 
 export interface Access {
   method: string

@@ -20,3 +20,18 @@ export function routeOf(method: string, rawTarget: string): Route {
   if (COOKIE_ENDPOINTS[sub] === method) return { kind: 'api' }
   return { kind: 'proxy', path: sub, search }
 }
+
+/**
+ * True for a request addressed to the account page's origin (ACCOUNT_URL), by its Host: that
+ * origin serves the account app alone, never Zenzefi, so no Zenzefi script ever runs beside it.
+ */
+export function accountHostMatcher(accountUrl: string | null): (host: string | null | undefined) => boolean {
+  if (!accountUrl) return () => false
+  const { host, protocol } = new URL(accountUrl)
+  const defaultPort = protocol === 'https:' ? ':443' : ':80'
+  return (given) => {
+    if (!given) return false
+    const lower = given.toLowerCase()
+    return lower === host || (lower.endsWith(defaultPort) && lower.slice(0, -defaultPort.length) === host)
+  }
+}

@@ -189,6 +189,9 @@ export interface DownstreamOptions {
 const SHARED_CACHE_DIRECTIVES = new Set(['public', 's-maxage', 'proxy-revalidate'])
 // Headers addressed to CDNs alone (RFC 9213, Cloudflare, Akamai/Fastly): they would override ours there.
 const CDN_CACHE_HEADERS = new Set(['cdn-cache-control', 'cloudflare-cdn-cache-control', 'surrogate-control'])
+// Lets a service worker claim a scope wider than its script's folder. Never from Zenzefi: a worker
+// registered under the proxy prefix would see every later request of every page under it.
+const SERVICE_WORKER_ALLOWED = 'service-worker-allowed'
 
 /** Cache-Control's directives, split at commas outside quoted strings (`no-cache="a, b"` is one). */
 function cacheDirectives(value: string): string[] {
@@ -259,7 +262,7 @@ export function downstreamResponseHeaders(pairs: HeaderPair[], opts: DownstreamO
   let cacheControlAt = -1
   for (const [rawName, value] of pairs) {
     const name = rawName.toLowerCase()
-    if (HOP_BY_HOP.has(name) || drop.has(name) || name.startsWith('access-control-') || CDN_CACHE_HEADERS.has(name)) continue
+    if (HOP_BY_HOP.has(name) || drop.has(name) || name.startsWith('access-control-') || CDN_CACHE_HEADERS.has(name) || name === SERVICE_WORKER_ALLOWED) continue
     if (opts.rewriting && (name === 'content-length' || name === 'content-encoding' || name === 'content-md5')) continue
     if (name === 'x-request-id' && opts.requestId !== undefined) continue
     switch (name) {

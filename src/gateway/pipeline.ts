@@ -8,6 +8,7 @@
 import type { TokenGrant } from '../cache/interface'
 import type { Config } from '../config'
 import type { UrlMapper } from '../rewrite/url-mapper'
+import type { LaunchCodes } from '../services/launch-codes'
 import type { TokenService } from '../services/tokens'
 import { forRequest, type Reply } from './answers'
 import { corsPolicy } from './cors'
@@ -18,9 +19,11 @@ import { createMapperSelector } from './mappers'
 import { authorize } from './steps/authorize'
 import { bodyFraming } from './steps/body-framing'
 import { deviceSession } from './steps/device-session'
+import { launchCode } from './steps/launch-code'
 import { preflight } from './steps/preflight'
 import { queryToken } from './steps/query-token'
 import { type ProxyLimits, rateLimit } from './steps/rate-limit'
+import { serviceWorkers } from './steps/service-worker'
 import { sourceMaps } from './steps/source-maps'
 import { tokenSource } from './steps/token-source'
 import { upstreamPlan } from './steps/upstream-plan'
@@ -152,6 +155,8 @@ export interface PipelineDeps {
   proxyLimits: ProxyLimits | null
   /** Proxy sessions and the device limit (null: PROXY_SESSIONS=off). */
   devices?: DeviceSessions | null
+  /** "Open Zenzefi" from the account page: `?launch=<code>` traded for the access cookie. */
+  launchCodes?: LaunchCodes | null
 }
 
 /** The gateway's pipeline, in order. */
@@ -163,7 +168,9 @@ export function createProxyPipeline(deps: PipelineDeps) {
       preflight(cors),
       bodyFraming(),
       sourceMaps(),
+      serviceWorkers(),
       queryToken({ config: deps.config, tokens: deps.tokens, mapperFor, now: deps.now }),
+      ...(deps.launchCodes ? [launchCode({ config: deps.config, tokens: deps.tokens, codes: deps.launchCodes, mapperFor, now: deps.now })] : []),
       tokenSource(),
       websocketOrigin(deps.config),
       authorize(deps.tokens, deps.now),

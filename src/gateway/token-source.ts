@@ -44,12 +44,16 @@ function decodedKey(pair: string): string {
   }
 }
 
-/** The query string without its `token` parameters, other parameters byte for byte. */
-export function withoutTokenParam(search: string): string {
+/** The query string without its `token` and `launch` parameters (our credentials), other parameters byte for byte. */
+export function withoutCredentialParams(search: string): string {
   const kept = search
     .slice(1)
     .split('&')
-    .filter((pair) => pair !== '' && decodedKey(pair) !== 'token')
+    .filter((pair) => {
+      if (pair === '') return false
+      const key = decodedKey(pair)
+      return key !== 'token' && key !== 'launch'
+    })
   return kept.length ? `?${kept.join('&')}` : ''
 }
 
@@ -57,6 +61,15 @@ export function withoutTokenParam(search: string): string {
 export function tokenParam(search: string): string | null {
   if (!search.includes('token=')) return null
   return new URLSearchParams(search).get('token')
+}
+
+/**
+ * The `?launch=` code (account page), or null. Any spelling that decodes to `launch` counts
+ * (`%6Caunch`, a bare `launch`): what Zenzefi would read as `launch` must never reach it.
+ */
+export function launchParam(search: string): string | null {
+  if (!search.includes('launch') && !search.includes('%')) return null
+  return new URLSearchParams(search).get('launch')
 }
 
 export interface PresentedToken {

@@ -3,10 +3,9 @@ import type { JwtIssuer } from '../crypto/jwt'
 import type { Accounts } from '../services/accounts'
 import type { Clock } from '../services/clock'
 import { DomainError } from '../services/errors'
+import { UUID } from '../services/uuid'
 import { readBearer } from './authorization'
 import type { AppEnv } from './router'
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** Resolves the Bearer JWT to an active user, with the contract's four refusals. */
 export function requireUser(jwt: JwtIssuer, accounts: Accounts, clock: Clock) {

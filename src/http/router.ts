@@ -8,6 +8,8 @@ export type AppEnv = {
     clientIp: string
     /** This request's id (X-Request-Id): in every log line and 5xx body. */
     requestId: string
+    /** The account page's sign-in this request came with (src/account/signed-in.ts). */
+    accountSessionId: string
   }
 }
 

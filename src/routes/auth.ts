@@ -2,13 +2,10 @@ import { createRoute, z } from '@hono/zod-openapi'
 import type { JwtIssuer } from '../crypto/jwt'
 import { auditContext, requestFacts } from '../http/audit-context'
 import { newRouter } from '../http/router'
-import { type GatewayMetrics, gatewayMetrics } from '../metrics/gateway'
-import { noopMetrics } from '../metrics/interface'
-import type { Accounts, Checked } from '../services/accounts'
+import type { Accounts } from '../services/accounts'
 import type { Clock } from '../services/clock'
-import { DomainError } from '../services/errors'
-import type { LoginGuard } from '../services/login-guard'
 import type { RateLimits } from '../services/rate-limits'
+import type { SignIn } from '../services/sign-in'
 import { ErrorOut, errors, FullName, jsonBody, jsonResponse, LimitErrorOut, Password, plainText, UserOut, userOut } from './schemas'
 
 export const RegisterIn = z
@@ -20,7 +17,7 @@ export const RegisterIn = z
   })
   .openapi('RegisterRequest')
 
-const LoginIn = z
+export const LoginIn = z
   .object({
     email: plainText(z.string().min(1).max(255)).openapi({ example: 'ada@example.com' }),
     password: plainText(z.string().min(1).max(1024), 'password').openapi({ example: 'correct horse battery' }),
@@ -60,17 +57,8 @@ const login = createRoute({
   },
 })
 
-export function authRoutes(deps: {
-  accounts: Accounts
-  jwt: JwtIssuer
-  clock: Clock
-  expiresIn: number
-  guard: LoginGuard
-  limits: RateLimits
-  metrics?: Pick<GatewayMetrics, 'logins'>
-}) {
-  const { accounts, jwt, clock, expiresIn, guard, limits } = deps
-  const logins = (deps.metrics ?? gatewayMetrics(noopMetrics)).logins
+export function authRoutes(deps: { accounts: Accounts; jwt: JwtIssuer; clock: Clock; expiresIn: number; signIn: SignIn; limits: RateLimits }) {
+  const { accounts, jwt, clock, expiresIn, signIn, limits } = deps
   return newRouter()
     .openapi(register, async (c) => {
       const body = c.req.valid('json')
@@ -80,34 +68,7 @@ export function authRoutes(deps: {
     })
     .openapi(login, async (c) => {
       const { email, password } = c.req.valid('json')
-      // Locked (email, address) pairs and exhausted caps are refused before the password is checked.
-      let user: Awaited<ReturnType<typeof accounts.authenticate>>
-      let checked: Checked | null = null
-      try {
-        user = await guard.attempt(email, c.get('clientIp') ?? '', async () => {
-          checked = await accounts.check(email, password)
-          return checked.failure ? null : checked.user
-        })
-      } catch (err) {
-        // The guard's 429s: refused before the password was checked.
-        const code = err instanceof DomainError ? err.code : null
-        const refused = code === 'login_locked' || code === 'rate_limited'
-        logins[refused ? 'locked' : 'failure'].inc()
-        // The event may name the account and why; the answer stays the same for every email.
-        if (refused) {
-          const failure = code === 'login_locked' ? 'locked' : 'rate_limited'
-          await accounts.recordLogin(requestFacts(c), { user: await accounts.findByEmail(email), failure })
-        }
-        throw err
-      }
-      if (!user) {
-        logins.failure.inc()
-        const failed = checked as Checked | null
-        await accounts.recordLogin(requestFacts(c), { user: failed?.user ?? null, failure: failed?.failure ?? 'bad_password' })
-        throw new DomainError('login_failed')
-      }
-      await accounts.recordLogin(requestFacts(c), { user, failure: null })
-      logins.success.inc()
+      const user = await signIn.attempt(email, password, requestFacts(c))
       const access_token = await jwt.sign({ sub: user.id, username: user.username }, clock.now())
       return c.json({ access_token, token_type: 'bearer' as const, expires_in: expiresIn }, 200)
     })

@@ -33,7 +33,9 @@ export function fakeCheckoutRoutes(deps: { fake: FakeProvider; payments: Payment
       p.status === 'pending'
         ? `<h1>Pay ${amount}</h1><p>${escapeHtml(p.description)}</p><form method="post"><button type="submit">Pay ${amount}</button></form>`
         : `<h1>Payment ${escapeHtml(p.status)}</h1><p>${escapeHtml(p.description)}</p><p><a href="${escapeHtml(p.returnUrl)}">Back</a></p>`
-    return c.body(page(`Pay ${formatMinor(p.amountMinor)} ${p.currency}`, body), 200, HEADERS)
+    // Pay redirects back to the return URL, and browsers hold form-action to redirects too: allow that origin.
+    const csp = HEADERS['content-security-policy'].replace("form-action 'self'", `form-action 'self' ${new URL(p.returnUrl).origin}`)
+    return c.body(page(`Pay ${formatMinor(p.amountMinor)} ${p.currency}`, body), 200, { ...HEADERS, 'content-security-policy': csp })
   })
   router.post('/:id', async (c) => {
     const id = c.req.param('id')

@@ -14,6 +14,8 @@ export interface AuditFilters {
   since?: Date
   /** Exclusive. */
   until?: Date
+  /** success, failure or denied. */
+  outcome?: string
 }
 
 /** One event as the API and the exports show it (details as an object, never the chain's HMACs). */
@@ -58,6 +60,7 @@ const whereOf = (f: AuditFilters): SQL | undefined =>
     f.action ? eq(auditEvents.action, f.action) : undefined,
     f.since ? gte(auditEvents.occurredAt, f.since) : undefined,
     f.until ? lt(auditEvents.occurredAt, f.until) : undefined,
+    f.outcome ? eq(auditEvents.outcome, f.outcome) : undefined,
   )
 
 function parsedDetails(text: string): Record<string, unknown> {

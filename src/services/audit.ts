@@ -17,6 +17,8 @@ type Detail = string | number | boolean | null
 export const AUDIT_ACTIONS = {
   'auth.login': ['reason'],
   'auth.register': [],
+  'account.logout': ['everywhere'],
+  'token.launch': [],
   'user.update': ['fields', 'is_active', 'is_superuser'],
   'token.purchase': ['duration_hours', 'cost_znc', 'idempotency_key'],
   'token.activate': ['duration_hours'],

@@ -121,7 +121,7 @@ afterAll(() => {
   }
 })
 
-const base = () => `http://127.0.0.1:${demo.port}`
+const base = () => `http://localhost:${demo.port}`
 const tokenHeaders = () => ({ 'x-access-token': demo.token })
 
 describe('npm run demo', () => {
@@ -196,7 +196,7 @@ describe('npm run demo', () => {
   })
 
   it('a SockJS-style WebSocket echoes through the gateway', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${demo.port}/api/v1/proxy/ws/000/test0001/websocket`, { headers: tokenHeaders() })
+    const ws = new WebSocket(`ws://localhost:${demo.port}/api/v1/proxy/ws/000/test0001/websocket`, { headers: tokenHeaders() })
     const messages: string[] = []
     const waiters: Array<() => void> = []
     ws.on('message', (data) => {

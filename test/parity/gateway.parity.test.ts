@@ -471,6 +471,34 @@ describe.each(targets)('$name: edges', (kind) => {
     expect(up.received.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual([])
   })
 
+  it('a service-worker script fetch: 403 before any token is looked at, and Zenzefi is never asked', async () => {
+    const path = `/sw-${uid()}.js`
+    const res = await proxied(path, { headers: { 'service-worker': 'script' } })
+    expect(res.status).toBe(403)
+    expect(await res.json()).toEqual({ detail: 'Service workers are not allowed through the proxy' })
+    await sleep(100)
+    expect(up.to(`${BASE}${path}`)).toEqual([])
+  })
+
+  it('Zenzefi’s Service-Worker-Allowed never reaches the client', async () => {
+    const res = await proxied('/sw/allowed')
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe('sw allowed')
+    expect(up.to(`${BASE}/sw/allowed`)).toHaveLength(1)
+    expect(res.headers.get('service-worker-allowed')).toBeNull()
+  })
+
+  it('a garbage ?launch= code: 401 "Invalid or expired launch code", and Zenzefi is never asked', async () => {
+    const path = `/launch-${uid()}`
+    for (const code of ['nope', 'A'.repeat(64)]) {
+      const res = await req(target.url, `${PREFIX}${path}?launch=${code}&x=1`)
+      expect(res.status).toBe(401)
+      expect(await res.json()).toEqual({ detail: 'Invalid or expired launch code' })
+    }
+    await sleep(100)
+    expect(up.to(`${BASE}${path}`)).toEqual([])
+  })
+
   it('one access-log line per proxied request', async () => {
     const path = `/logged-${uid()}`
     const res = await proxied(path)

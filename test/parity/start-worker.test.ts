@@ -108,9 +108,12 @@ describe.skipIf(!adminUrl)('npm run start:worker', () => {
     )
 
     dataDir = mkdtempSync(join(tmpdir(), 'zenzefi-start-worker-'))
+    const port = await freePort()
     s = run({
-      PORT: String(await freePort()),
+      PORT: String(port),
       HOST: '127.0.0.1',
+      // The API on 127.0.0.1; the account page then defaults to http://localhost:PORT.
+      BACKEND_URL: `http://127.0.0.1:${port}`,
       DATABASE_URL: databaseUrl.toString(),
       ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
       ZENZEFI_TARGET_URL: up.url,

@@ -37,6 +37,8 @@ export interface TargetOptions {
   redisUrl: string | null
   /** More of the environment contract, the same for both. */
   env?: Record<string, string>
+  /** Listen here (when BACKEND_URL or ACCOUNT_URL must name the port); a free one otherwise. */
+  port?: number
 }
 
 export interface TargetKind {
@@ -60,7 +62,7 @@ export const nodeTarget: TargetKind = {
       ...opts.env,
       ...extra,
     })
-    const gw = await startGateway({ database, upstream: { url: opts.upstreamUrl }, env: env(opts.upstreamUrl) })
+    const gw = await startGateway({ database, upstream: { url: opts.upstreamUrl }, env: env(opts.upstreamUrl), port: opts.port })
     return {
       url: gw.url,
       logs: gw.t.logs,
@@ -106,7 +108,7 @@ export const workerTarget: TargetKind = {
         ...opts.env,
         ...extra,
       })
-      const worker = await startLoggedWorker(bindings(opts.upstreamUrl))
+      const worker = await startLoggedWorker(bindings(opts.upstreamUrl), opts.port)
       running.push(worker)
       return {
         url: worker.url,
@@ -133,7 +135,7 @@ export const workerTarget: TargetKind = {
  * The built bundle in Miniflare exactly as support/worker's startWorker runs it (no extra CAs),
  * with the worker's console captured line by line instead of drained (WORKER_LOG=1 also prints it).
  */
-export async function startLoggedWorker(bindings: Record<string, string>): Promise<Instance> {
+export async function startLoggedWorker(bindings: Record<string, string>, port = 0): Promise<Instance> {
   const logs: string[] = []
   const collect = (stream: Readable) => {
     let rest = ''
@@ -156,7 +158,7 @@ export async function startLoggedWorker(bindings: Record<string, string>): Promi
     bindings,
     cf: false,
     host: '127.0.0.1',
-    port: 0,
+    port,
     handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
       collect(stdout)
       collect(stderr)

@@ -22,6 +22,7 @@ export interface Seen {
  *   GET …/page         an HTML page that names its own origin in links, a script and Content-Location
  *   GET …/cc/public    Cache-Control: public, max-age=600
  *   GET …/cc/none      no Cache-Control
+ *   GET …/sw/allowed   Service-Worker-Allowed: / (which must never reach the client)
  *   anything else      200 "ok"
  */
 export async function startZenzefi() {
@@ -56,6 +57,10 @@ export async function startZenzefi() {
       }
       if (path.endsWith('/cc/public')) {
         res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' }).end('cacheable')
+        return
+      }
+      if (path.endsWith('/sw/allowed')) {
+        res.writeHead(200, { 'content-type': 'text/plain', 'service-worker-allowed': '/' }).end('sw allowed')
         return
       }
       if (path.endsWith('/cc/none')) {

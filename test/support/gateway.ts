@@ -77,7 +77,7 @@ export async function startGateway(opts: {
     database: opts.database,
     env: { ZENZEFI_TARGET_URL: opts.upstream.url, ...(opts.upstream.caFile ? { ZENZEFI_CA_FILE: opts.upstream.caFile } : {}), ...opts.env },
   })
-  const server = createNodeServer(t.deps, { app: t.app, services: t.services, gateway: t.gateway })
+  const server = createNodeServer(t.deps, { app: t.app, account: t.account, services: t.services, gateway: t.gateway })
   await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', r))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {

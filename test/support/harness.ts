@@ -83,6 +83,8 @@ export async function testDatabase(): Promise<TestDatabase> {
 
 export interface TestApp {
   app: App['app']
+  /** The account page's app (ACCOUNT_URL), null when the config has none. */
+  account: App['account']
   services: App['services']
   gateway: App['gateway']
   deps: Awaited<ReturnType<typeof buildNodeDeps>>
@@ -142,9 +144,10 @@ export async function startApp(opts: {
   }
   const clock = opts.clock ?? testClock()
   deps.clock = clock
-  const { app, services, gateway } = createApp(deps)
+  const { app, account, services, gateway } = createApp(deps)
   return {
     app,
+    account,
     services,
     gateway,
     deps,

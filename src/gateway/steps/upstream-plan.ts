@@ -5,7 +5,7 @@ import type { Config } from '../../config'
 import { upstreamRequestHeaders } from '../headers'
 import type { MapperSelector } from '../mappers'
 import type { ProxyState, Step } from '../pipeline'
-import { withoutTokenParam } from '../token-source'
+import { withoutCredentialParams } from '../token-source'
 
 /** `ws` and workerd write these on the upstream handshake themselves; a client copy would clash. */
 const isHandshakeHeader = (name: string) => name.toLowerCase().replace(/_/g, '-').startsWith('sec-websocket-')
@@ -47,7 +47,9 @@ export function upstreamPlan(deps: {
     // Ours, valid by construction: the client's own copy (any spelling) was dropped above with the identity headers.
     headers['x-request-id'] = req.requestId
     state.plan = {
-      target: basePath + req.path + (websocket ? withoutTokenParam(req.search) : req.search),
+      // Upgrades may carry `?token=` (a token source) or `?launch=` (never redeemed there); neither is Zenzefi's.
+      // HTTP keeps its query byte for byte: a `?token=` or `?launch=` there was answered by query-token or launch-code.
+      target: basePath + req.path + (websocket ? withoutCredentialParams(req.search) : req.search),
       headers,
       framing: state.framing,
       grant: auth!.grant,

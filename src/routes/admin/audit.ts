@@ -40,7 +40,7 @@ const Filters = {
   until: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Before this moment (exclusive)' }),
 }
 
-const filtersOf = (q: { user_id?: string; action?: string; since?: string; until?: string }): AuditFilters => ({
+export const filtersOf = (q: { user_id?: string; action?: string; since?: string; until?: string }): AuditFilters => ({
   userId: q.user_id,
   action: q.action,
   since: q.since ? new Date(q.since) : undefined,

@@ -46,6 +46,7 @@ async function main() {
     flushSeconds: config.sessionFlushSeconds,
     idleSeconds: config.sessionIdleSeconds,
     log,
+    prune: () => Promise.all([app.services.accountSessions.prune(), app.services.launchCodes.prune()]),
   })
   // METRICS_ADDR: its own listener (a taken port is a warning; the gateway serves on without it).
   const scraper = scraperOf(deps.metrics)

@@ -5,7 +5,7 @@ import { API_BODY_LIMIT, type App, type AppDeps } from '../../app'
 import { accessFields } from '../../gateway/access-log'
 import { detailReply, forRequest, INVALID_TARGET, type Reply } from '../../gateway/answers'
 import { createClientAddress, forwardedProto } from '../../gateway/client-address'
-import { routeOf } from '../../gateway/front-door'
+import { accountHostMatcher, routeOf } from '../../gateway/front-door'
 import type { LiveSessions } from '../../gateway/live-sessions'
 import { type RequestMeta, requestIdOf } from '../../gateway/request-id'
 import { metricsTokenCheck, scraperOf } from './metrics'
@@ -122,6 +122,12 @@ export function createNodeServer(deps: AppDeps, built: App): Server & { sessions
   const hono = getRequestListener((request, env) => built.app.fetch(request, { ...env, ...metas.get((env as HttpBindings).incoming) }), {
     autoCleanupIncoming: false,
   })
+  // The account page's origin gets the account app alone: no API route, no Zenzefi (src/account/app.tsx).
+  const isAccountHost = accountHostMatcher(built.account ? deps.config.accountUrl : null)
+  const account = built.account
+  const accountListener = account
+    ? getRequestListener((request, env) => account.fetch(request, { ...env, ...metas.get((env as HttpBindings).incoming) }), { autoCleanupIncoming: false })
+    : null
   const clientAddress = createClientAddress(deps.config.trustedProxyCidrs)
   /** Who is asking and this request's id, decided once, before routing (src/gateway/client-address.ts, request-id.ts). */
   const metaOf = (req: IncomingMessage): RequestMeta => {
@@ -135,6 +141,20 @@ export function createNodeServer(deps: AppDeps, built: App): Server & { sessions
       proto: forwardedProto(clientAddress.trustsPeer(req.socket.remoteAddress), Array.isArray(xfp) ? xfp.join(',') : xfp, own),
     }
   }
+
+  // Answered here, before the app, once the body is drained; the access line the app would write is written here.
+  const refuseRequest = (req: IncomingMessage, res: ServerResponse, meta: RequestMeta, started: number, refusal: Reply) =>
+    drain(req, (whole) => {
+      const reply = forRequest(refusal, meta.requestId)
+      if (!whole) res.shouldKeepAlive = false
+      sendReply(res, reply)
+      if (!whole) res.once('finish', () => req.socket.destroy())
+      const path = (req.url ?? '/').split('?')[0]!
+      deps.log.info(
+        'request',
+        accessFields({ method: req.method ?? 'GET', path, status: reply.status, started, meta, mode: 'api', bytesOut: Buffer.byteLength(reply.body) }),
+      )
+    })
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (metricsAuthorized && scraper && req.method === 'GET' && isMetricsPath(req.url) && metricsAuthorized(req.headers.authorization)) {
@@ -150,6 +170,15 @@ export function createNodeServer(deps: AppDeps, built: App): Server & { sessions
     const started = performance.now()
     const meta = metaOf(req)
     const route = routeOf(req.method ?? 'GET', req.url ?? '/')
+    if (accountListener && isAccountHost(req.headers.host)) {
+      if (route.kind === 'invalid') return refuseRequest(req, res, meta, started, detailReply(400, INVALID_TARGET))
+      metas.set(req, meta)
+      return withApiBody(
+        req,
+        (refusal) => refuseRequest(req, res, meta, started, refusal),
+        () => void accountListener(req, res),
+      )
+    }
     if (route.kind === 'proxy') {
       proxy.handle(req, res, route, meta).catch((err) => {
         deps.log.error('proxy failure', { request_id: meta.requestId, error: err })
@@ -158,19 +187,7 @@ export function createNodeServer(deps: AppDeps, built: App): Server & { sessions
       })
       return
     }
-    // Answered here, before the app, once the body is drained; the access line the app would write is written here.
-    const refuse = (refusal: Reply) =>
-      drain(req, (whole) => {
-        const reply = forRequest(refusal, meta.requestId)
-        if (!whole) res.shouldKeepAlive = false
-        sendReply(res, reply)
-        if (!whole) res.once('finish', () => req.socket.destroy())
-        const path = (req.url ?? '/').split('?')[0]!
-        deps.log.info(
-          'request',
-          accessFields({ method: req.method ?? 'GET', path, status: reply.status, started, meta, mode: 'api', bytesOut: Buffer.byteLength(reply.body) }),
-        )
-      })
+    const refuse = (refusal: Reply) => refuseRequest(req, res, meta, started, refusal)
     if (route.kind === 'invalid') return refuse(detailReply(400, INVALID_TARGET))
     metas.set(req, meta)
     withApiBody(req, refuse, () => void hono(req, res))
@@ -181,7 +198,8 @@ export function createNodeServer(deps: AppDeps, built: App): Server & { sessions
     const started = performance.now()
     const meta = metaOf(req)
     const route = routeOf(req.method ?? 'GET', req.url ?? '/')
-    if (route.kind !== 'proxy') {
+    // No WebSocket of Zenzefi's on the account page's origin either.
+    if (route.kind !== 'proxy' || isAccountHost(req.headers.host)) {
       socket.on('error', () => {})
       const reply = forRequest(route.kind === 'invalid' ? detailReply(400, INVALID_TARGET) : detailReply(404, 'Not Found'), meta.requestId)
       writeRefusal(socket, reply)

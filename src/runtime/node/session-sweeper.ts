@@ -24,6 +24,8 @@ export function startSessionSweeper(deps: {
   flushSeconds: number
   idleSeconds: number
   log: Logger
+  /** Also run with each sweep: rows nothing can use any more (account sign-ins past their timeouts, spent launch codes). */
+  prune?: () => Promise<unknown>
 }): SessionSweeper {
   const { service, devices, log } = deps
   let sweeping: Promise<unknown> | null = null
@@ -37,6 +39,7 @@ export function startSessionSweeper(deps: {
     try {
       const ended = await work
       if (!ended) return null
+      await deps.prune?.()
       devices?.forget(ended.map((e) => e.id))
       if (ended.length) log.info('proxy sessions ended', { count: ended.length })
       return ended.length

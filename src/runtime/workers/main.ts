@@ -19,7 +19,7 @@ import * as schema from '../../db/schema'
 import { accessFields, utf8Length } from '../../gateway/access-log'
 import { detailReply, forRequest, INVALID_TARGET, type Reply, replyResponse } from '../../gateway/answers'
 import { cloudflareClientAddress } from '../../gateway/client-address'
-import { routeOf } from '../../gateway/front-door'
+import { accountHostMatcher, routeOf } from '../../gateway/front-door'
 import { type RequestMeta, requestIdOf } from '../../gateway/request-id'
 import { createUpstashLimiter } from '../../limits/upstash'
 import { consoleLogger, type Logger } from '../../logger'
@@ -41,6 +41,7 @@ interface Built {
   log: Logger
   proxy: ReturnType<typeof createFetchProxy>
   relay: ReturnType<typeof createWorkerWsRelay>
+  isAccountHost: (host: string) => boolean
 }
 
 // Each request's own database client. The app is built once per isolate; its
@@ -98,7 +99,7 @@ async function build(env: WorkerEnv, log: Logger): Promise<Built> {
     log,
   })
   const relay = createWorkerWsRelay({ config, pipeline, sessions, log, fetchUpstream })
-  return { app, config, log, proxy, relay }
+  return { app, config, log, proxy, relay, isAccountHost: accountHostMatcher(config.accountUrl) }
 }
 
 /** The front door's own answer (no app, no pipeline): stamped with the request id, with its access line. */
@@ -109,11 +110,19 @@ function frontDoorReply(log: Logger, request: Request, meta: RequestMeta, starte
   return replyResponse(reply)
 }
 
-async function api(b: Built, request: Request, env: WorkerEnv, ctx: unknown, meta: RequestMeta, started: number): Promise<Response> {
+async function api(
+  b: Built,
+  app: { fetch: App['app']['fetch'] },
+  request: Request,
+  env: WorkerEnv,
+  ctx: unknown,
+  meta: RequestMeta,
+  started: number,
+): Promise<Response> {
   const read = await readApiBody(request, API_BODY_LIMIT)
   if (read === TOO_LARGE) return frontDoorReply(b.log, request, meta, started, detailReply(413, 'Request body too large'))
   // The app reads the front door's decisions from its env (createApp's first middleware); no binding is named like them.
-  return b.app.app.fetch(read, { ...env, clientIp: meta.clientIp, requestId: meta.requestId }, ctx as never)
+  return app.fetch(read, { ...env, clientIp: meta.clientIp, requestId: meta.requestId }, ctx as never)
 }
 
 export default {
@@ -131,6 +140,7 @@ export default {
       const reconciled = await b.app.services.payments.reconcile()
       // Proxy sessions idle past SESSION_IDLE_SECONDS, or of revoked and expired tokens, end here (one invocation: no lock).
       const ended = await b.app.services.sessions.sweep(b.config.sessionIdleSeconds, { exclusive: false })
+      await Promise.all([b.app.services.accountSessions.prune(), b.app.services.launchCodes.prune()])
       return { reconciled, ended }
     })
     ctx.waitUntil(run)
@@ -166,8 +176,11 @@ export default {
     const target = new URL(request.url)
     const route = routeOf(request.method, target.pathname + target.search)
     if (route.kind === 'invalid') return frontDoorReply(log, request, meta, started, detailReply(400, INVALID_TARGET))
+    // The account page's origin gets the account app alone: no API route, no Zenzefi (src/account/app.tsx).
+    const account = b.app.account
+    if (account && b.isAccountHost(target.host)) return requestDb.run(db, () => api(b, account, request, env, ctx, meta, started))
     return requestDb.run(db, () => {
-      if (route.kind === 'api') return api(b, request, env, ctx, meta, started)
+      if (route.kind === 'api') return api(b, b.app.app, request, env, ctx, meta, started)
       // No timers across requests here: session counts are written by a request that finds them due.
       const devices = b.app.gateway.devices
       if (devices?.due()) (ctx as { waitUntil?(p: Promise<unknown>): void }).waitUntil?.(devices.flush().catch(() => 0))

@@ -67,4 +67,13 @@ describe('upstream-plan', () => {
     expect(out.plan.protocols).toBe('v12.stomp, v11.stomp')
     expect(out.plan.source).toBe('query')
   })
+
+  it('for an upgrade: no `launch` in the target either, in any spelling (it is never redeemed there, nor Zenzefi’s)', async () => {
+    const { token } = await authorized()
+    const out = await f.t.gateway.pipeline.run(
+      proxyRequest({ kind: 'websocket', path: '/ws', search: '?a=1&launch=abc&%6Caunch=def&launch&b=2', headers: { 'x-access-token': token.token } }),
+    )
+    if (out.kind !== 'forward') throw new Error(`answered: ${JSON.stringify(out)}`)
+    expect(out.plan.target).toBe('/base/ws?a=1&b=2')
+  })
 })

@@ -116,6 +116,8 @@ async function startServer(env: Record<string, string>): Promise<Running> {
       BCRYPT_ROUNDS: '4',
       HOST: '127.0.0.1',
       PORT: String(port),
+      // Requests go to 127.0.0.1, so that is BACKEND_URL (the account page then defaults to localhost).
+      BACKEND_URL: `http://127.0.0.1:${port}`,
       DATA_DIR: dataDir,
       ZENZEFI_TARGET_URL: upstreamUrl,
       LOG_LEVEL: 'info',

@@ -8,6 +8,8 @@ export const ACCOUNT_JS = `'use strict'
 ;(() => {
   const root = document.getElementById('account')
   if (!root) return
+  // A notice is for this visit: a reload (ours after a launch, or F5) must not say it again.
+  if (location.search.includes('notice=')) history.replaceState(null, '', location.pathname + location.hash)
   // Time left is counted against the server's clock: the page carries its time, /state refines it.
   let offset = Date.parse(root.dataset.serverNow) - Date.now()
   const two = (n) => String(n).padStart(2, '0')

@@ -15,6 +15,7 @@
 //                   gateway/ (one file per thread: the largest is the main thread, the others tsx's loader)
 //   BENCH_GATEWAY_LOG  where the gateway's stdout goes: "file" (default, a file in the temp dir) or "null" (/dev/null)
 //   DATABASE_URL, REDIS_URL  passed through to the gateway (default: embedded PGlite, in-process cache)
+//   BENCH_WORKERS   the gateway's WORKERS (default 1; more needs DATABASE_URL and REDIS_URL)
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
@@ -155,6 +156,8 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa, name 
     TOKEN_PRICE_720H: '0',
     // The bench speaks to 127.0.0.1, which in development is the account page's origin.
     ACCOUNT_URL: 'off',
+    // One process unless asked (BENCH_WORKERS): on PostgreSQL + Redis the default would be one per core.
+    WORKERS: process.env.BENCH_WORKERS || '1',
     ...extraEnv,
   }
   for (const name of ['ZENZEFI_TLS_INSECURE', 'BACKEND_URL', 'ZENZEFI_TIMEOUT_SECONDS']) delete env[name]

@@ -79,6 +79,8 @@ export interface Config {
   sessionFlushSeconds: number
   /** AUDIT_RETENTION_DAYS: audit events older than this are pruned (0 = kept forever). */
   auditRetentionDays: number
+  /** WORKERS: server processes on one port (Node). Default: one per core on PostgreSQL + Redis, 1 on the embedded defaults. */
+  workers: number
   version: string
 }
 
@@ -296,7 +298,19 @@ function paymentConfig(env: Env, nodeEnv: Config['env']) {
   } satisfies Partial<Config>
 }
 
-export function loadConfig(env: Env, opts: { secretKey?: string; version?: string } = {}): Config {
+/**
+ * WORKERS: more than one process needs what they can share: PostgreSQL (PGlite is one process's own
+ * database) and Redis (revocations, limits and sessions reach every process through it).
+ */
+function workersFrom(env: Env, cores: number, shared: { databaseUrl: string | null; redisUrl: string | null }): number {
+  const both = shared.databaseUrl !== null && shared.redisUrl !== null
+  const workers = int('WORKERS', env.WORKERS, both ? Math.max(1, cores) : 1, 1, 256)
+  if (workers > 1 && !shared.databaseUrl) throw new ConfigError('WORKERS > 1 needs DATABASE_URL: the embedded PGlite database belongs to one process')
+  if (workers > 1 && !shared.redisUrl) throw new ConfigError('WORKERS > 1 needs REDIS_URL: the processes share revocations, limits and sessions through it')
+  return workers
+}
+
+export function loadConfig(env: Env, opts: { secretKey?: string; version?: string; cores?: number } = {}): Config {
   const nodeEnv = env.NODE_ENV === 'production' ? 'production' : env.NODE_ENV === 'test' ? 'test' : 'development'
   const secretKey = nonEmpty(env.SECRET_KEY) ?? opts.secretKey ?? null
   if (!secretKey) throw new ConfigError('SECRET_KEY is required when NODE_ENV=production')
@@ -313,13 +327,15 @@ export function loadConfig(env: Env, opts: { secretKey?: string; version?: strin
     : DEFAULT_CORS
   if (corsOrigins.includes('*')) throw new ConfigError('CORS_ORIGINS cannot be "*": credentials are allowed, so origins must be listed')
   const backendUrl = url('BACKEND_URL', nonEmpty(env.BACKEND_URL) ?? `http://localhost:${port}`)
+  const databaseUrl = databaseUrlFrom(env)
+  const redisUrl = redisUrlFrom(env)
   return {
     env: nodeEnv,
     port,
     host: nonEmpty(env.HOST) ?? '0.0.0.0',
     secretKey,
-    databaseUrl: databaseUrlFrom(env),
-    redisUrl: redisUrlFrom(env),
+    databaseUrl,
+    redisUrl,
     upstashUrl: nonEmpty(env.UPSTASH_REDIS_REST_URL),
     upstashToken: nonEmpty(env.UPSTASH_REDIS_REST_TOKEN),
     dataDir: nonEmpty(env.DATA_DIR) ?? './data',
@@ -354,6 +370,7 @@ export function loadConfig(env: Env, opts: { secretKey?: string; version?: strin
     sessionIdleSeconds: int('SESSION_IDLE_SECONDS', env.SESSION_IDLE_SECONDS, 300, 10, 7 * 86400),
     sessionFlushSeconds: int('SESSION_FLUSH_SECONDS', env.SESSION_FLUSH_SECONDS, 5, 1, 300),
     auditRetentionDays: int('AUDIT_RETENTION_DAYS', env.AUDIT_RETENTION_DAYS, 365, 0, 36500),
+    workers: workersFrom(env, opts.cores ?? 1, { databaseUrl, redisUrl }),
     version: opts.version ?? '0.0.0',
   }
 }

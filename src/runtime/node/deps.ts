@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import type { AppDeps } from '../../app'
 import type { TokenCache } from '../../cache/interface'
 import { createRedisStore } from '../../cache/redis'
@@ -29,7 +30,7 @@ export const packageVersion = (): string => (JSON.parse(readFileSync(fromRoot('p
 export async function nodeConfig(env: Env, log: Logger): Promise<Config> {
   const production = env.NODE_ENV === 'production'
   const secretKey = env.SECRET_KEY || production ? undefined : await developmentSecretKey(env.DATA_DIR || './data', (m) => log.warn(m))
-  return loadConfig(env, { secretKey, version: packageVersion() })
+  return loadConfig(env, { secretKey, version: packageVersion(), cores: availableParallelism() })
 }
 
 export async function openCache(config: Config, log: Logger, metrics?: Metrics): Promise<TokenCache> {

@@ -1,5 +1,6 @@
 import { createApp } from '../../app'
-import { ConfigError } from '../../config'
+import { type Config, ConfigError } from '../../config'
+import { isPrimaryProcess, isWorkerProcess, joinCluster, runPrimary } from './cluster'
 import { buildNodeDeps, nodeConfig } from './deps'
 import { type MetricsListener, scraperOf, startMetricsListener } from './metrics'
 import { startReconciler } from './payments-reconciler'
@@ -26,8 +27,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   })
 }
 
-async function main() {
+async function start() {
   const config = await nodeConfig(process.env, log)
+  if (isPrimaryProcess() && config.workers > 1) onSignal = runPrimary(config, log, exit)
+  else await main(config)
+}
+
+async function main(config: Config) {
   const deps = await buildNodeDeps(config, log)
   const app = createApp(deps)
   const server = createNodeServer(deps, app)
@@ -50,8 +56,11 @@ async function main() {
   })
   // METRICS_ADDR: its own listener (a taken port is a warning; the gateway serves on without it).
   const scraper = scraperOf(deps.metrics)
+  // In a worker of WORKERS=N the primary serves METRICS_ADDR, summing every worker's registry.
+  const worker = isWorkerProcess()
+  if (worker) joinCluster(scraper?.registry ?? null)
   const metricsListener: Promise<MetricsListener | null> =
-    config.metricsAddr && scraper ? startMetricsListener(config.metricsAddr, scraper, log) : Promise.resolve(null)
+    config.metricsAddr && scraper && !worker ? startMetricsListener(config.metricsAddr, scraper, log) : Promise.resolve(null)
   server.on('error', (err) => {
     log.error('server error', { error: err })
     exit(1)
@@ -87,12 +96,13 @@ async function main() {
       url: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`,
       database: deps.database.kind,
       cache: deps.cache.kind,
+      pid: process.pid,
       zenzefi: config.zenzefiTargetUrl,
     })
   })
 }
 
-main().catch((err) => {
+start().catch((err) => {
   log.error(err instanceof ConfigError ? `configuration error: ${err.message}` : 'failed to start', { error: err })
   exit(1)
 })

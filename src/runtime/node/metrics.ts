@@ -87,7 +87,11 @@ export interface MetricsListener {
  * The METRICS_ADDR listener: GET /metrics (and /) answer the exposition; anything else 404.
  * A taken port (or any listen error) is a warning: the gateway keeps serving without it.
  */
-export function startMetricsListener(addr: { host: string; port: number }, metrics: NodeMetrics, log: Logger): Promise<MetricsListener> {
+export function startMetricsListener(
+  addr: { host: string; port: number },
+  metrics: Pick<NodeMetrics, 'scrape' | 'contentType'>,
+  log: Logger,
+): Promise<MetricsListener> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     if ((req.method !== 'GET' && req.method !== 'HEAD') || (path !== '/metrics' && path !== '/')) {

@@ -39,6 +39,8 @@ function serverEnv(): NodeJS.ProcessEnv {
     LOG_LEVEL: 'warn',
     RATE_LIMITS: 'off',
     PAYMENTS_RECONCILE_SECONDS: '0',
+    // One process, so the SIGKILL lands on the one holding the money transaction.
+    WORKERS: '1',
     ...(db?.url ? { DATABASE_URL: db.url } : {}),
     ...(REDIS_URL ? { REDIS_URL } : {}),
   }

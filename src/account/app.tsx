@@ -23,7 +23,6 @@ import type { SessionService } from '../services/sessions'
 import type { SignIn } from '../services/sign-in'
 import type { TokenService } from '../services/tokens'
 import { ACCOUNT_CSS, ACCOUNT_JS, ASSET_PATHS } from './assets'
-import { pageRefusal } from './refused'
 import { adminPageRoutes } from './routes/admin'
 import { homeRoutes } from './routes/home'
 import { sessionPageRoutes } from './routes/sessions'
@@ -32,7 +31,6 @@ import { tokenPageRoutes } from './routes/tokens'
 import { topUpRoutes } from './routes/top-up'
 import { CROSS_ORIGIN_REFUSED, sameOriginOnly } from './same-origin'
 import { accountHeaders } from './security-headers'
-import { signedIn } from './signed-in'
 import { ErrorPage } from './views/home'
 
 export interface AccountDeps {
@@ -98,18 +96,8 @@ export function createAccountApp(deps: AccountDeps) {
       purchases: deps.metrics.purchases,
     }),
   )
-  app.use('/topup', signedIn(deps.sessions))
-  app.use('/sessions/*', signedIn(deps.sessions))
-  app.route(
-    '/',
-    topUpRoutes({
-      config,
-      payments: deps.payments,
-      accountOrigin: origin,
-      refused: pageRefusal(home),
-    }),
-  )
-  app.route('/', sessionPageRoutes({ sessions: deps.proxySessions, devices: deps.devices }))
+  app.route('/', topUpRoutes({ ...home, accountOrigin: origin }))
+  app.route('/', sessionPageRoutes({ accountSessions: deps.sessions, sessions: deps.proxySessions, devices: deps.devices }))
   // Superusers: users, live sessions, audit (src/account/routes/admin.tsx).
   app.route(
     '/',

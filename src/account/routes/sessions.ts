@@ -3,12 +3,14 @@ import { Hono } from 'hono'
 import type { DeviceSessions } from '../../gateway/device-sessions'
 import { auditContext } from '../../http/audit-context'
 import type { AppEnv } from '../../http/router'
+import type { AccountSessions } from '../../services/account-sessions'
 import type { SessionService } from '../../services/sessions'
 import { UUID } from '../../services/uuid'
+import { signedIn } from '../signed-in'
 
-export function sessionPageRoutes(deps: { sessions: SessionService; devices: DeviceSessions | null }) {
+export function sessionPageRoutes(deps: { accountSessions: AccountSessions; sessions: SessionService; devices: DeviceSessions | null }) {
   const router = new Hono<AppEnv>()
-  router.post('/sessions/:id/end', async (c) => {
+  router.post('/sessions/:id/end', signedIn(deps.accountSessions), async (c) => {
     const id = c.req.param('id')
     // Someone else's session, an unknown one or one already over: the page simply shows what is left.
     if (UUID.test(id)) {

@@ -1,25 +1,22 @@
 // Top up from the page: the amount in ZNC, the same payments.topUp as the JSON API (with the
 // form's key as its Idempotency-Key), then off to the provider's payment page; it sends the
 // browser back to the account page, whose refresh shows the balance once the payment is confirmed.
-import { type Context, Hono } from 'hono'
-import type { Config } from '../../config'
+import { Hono } from 'hono'
 import { auditContext } from '../../http/audit-context'
 import { ApiError } from '../../http/errors'
 import type { AppEnv } from '../../http/router'
 import { formatMinor, parseMinor } from '../../money/znc'
 import { requestHash } from '../../services/idempotency'
-import type { Payments } from '../../services/payments'
 import { formOf, keyOf } from '../form'
+import { pageRefusal } from '../refused'
+import { signedIn } from '../signed-in'
+import type { HomeDeps } from './home'
 
-export function topUpRoutes(deps: {
-  config: Config
-  payments: Payments
-  accountOrigin: string
-  refused: (c: Context<AppEnv>, err: unknown) => Promise<Response>
-}) {
+export function topUpRoutes(deps: HomeDeps & { accountOrigin: string }) {
   const { config, payments } = deps
+  const refused = pageRefusal(deps)
   const router = new Hono<AppEnv>()
-  router.post('/topup', async (c) => {
+  router.post('/topup', signedIn(deps.sessions), async (c) => {
     const form = await formOf(c)
     const user = c.get('user')
     try {
@@ -32,7 +29,7 @@ export function topUpRoutes(deps: {
       if (!payment_url) throw new ApiError(503, 'Payment provider unavailable; try again')
       return c.redirect(payment_url, 303)
     } catch (err) {
-      return deps.refused(c, err)
+      return refused(c, err)
     }
   })
   return router

@@ -16,6 +16,8 @@
 //   BENCH_GATEWAY_LOG  where the gateway's stdout goes: "file" (default, a file in the temp dir) or "null" (/dev/null)
 //   DATABASE_URL, REDIS_URL  passed through to the gateway (default: embedded PGlite, in-process cache)
 //   BENCH_WORKERS   the gateway's WORKERS (default 1; more needs DATABASE_URL and REDIS_URL)
+//   BENCH_UPSTREAM  https (default: Zenzefi-like, TLS hides part of a proxy's own cost) or http (a tunnel end
+//                   speaking plain HTTP); the floor and the gateway reach the same upstream the same way
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
@@ -58,6 +60,8 @@ const FEATURES_ON: NodeJS.ProcessEnv = {
 const FEATURES_OFF: NodeJS.ProcessEnv = { RATE_LIMITS: 'off', METRICS_ADDR: 'off', LOG_LEVEL: 'warn' }
 const PHASES = new Set((process.env.BENCH_PHASES || '1,2,3,4,5').split(',').map((s) => s.trim()))
 const BIG_BYTES = Number(process.env.BENCH_BIG_BYTES || 1024 * 1024 * 1024)
+const PLAIN_UPSTREAM = process.env.BENCH_UPSTREAM === 'http'
+const UPSTREAM_SCHEME = PLAIN_UPSTREAM ? 'http' : 'https'
 const LOG_SINK = process.env.BENCH_GATEWAY_LOG === 'null' ? 'null' : 'file'
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null
 const FIXED_RATE = 1000
@@ -220,11 +224,11 @@ async function main() {
     const upstream = await forkTs<{ port: number; smallBytes: number; pageBytes: number; pageRows: number }, { kind: 'stats' }>(
       'bench/lib/upstream-server.ts',
       {
-        env: { BENCH_TLS_KEY: ca.keyFile, BENCH_TLS_CERT: ca.certFile },
+        env: PLAIN_UPSTREAM ? {} : { BENCH_TLS_KEY: ca.keyFile, BENCH_TLS_CERT: ca.certFile },
       },
     )
     stops.push(() => stopChild(upstream.child))
-    const upstreamUrl = `https://127.0.0.1:${upstream.info.port}`
+    const upstreamUrl = `${UPSTREAM_SCHEME}://127.0.0.1:${upstream.info.port}`
     const floorProf = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, 'floor')}`] : []
     const floor = await forkTs<{ port: number }>('bench/lib/floor-proxy.ts', {
       env: { BENCH_UPSTREAM_URL: upstreamUrl, BENCH_CA_FILE: ca.caFile },
@@ -244,7 +248,13 @@ async function main() {
     const bareToken = bare ? await buyToken(bare.url) : null
     const headers = { 'x-access-token': token, accept: '*/*' }
     const paths: Record<'direct' | 'floor' | 'gateway', Path> = {
-      direct: { name: 'direct', base: upstreamUrl, ws: `wss://127.0.0.1:${upstream.info.port}/ws`, pid: null, caFile: ca.caFile },
+      direct: {
+        name: 'direct',
+        base: upstreamUrl,
+        ws: `${PLAIN_UPSTREAM ? 'ws' : 'wss'}://127.0.0.1:${upstream.info.port}/ws`,
+        pid: null,
+        caFile: PLAIN_UPSTREAM ? undefined : ca.caFile,
+      },
       floor: { name: 'floor', base: `http://127.0.0.1:${floor.info.port}`, ws: `ws://127.0.0.1:${floor.info.port}/ws`, pid: floor.pid },
       gateway: { name: 'gateway', base: gw.url + PREFIX, ws: `ws://127.0.0.1:${new URL(gw.url).port}${PREFIX}/ws?token=${token}`, pid: gw.pid },
     }
@@ -290,7 +300,9 @@ async function main() {
     console.log(
       `  gateway : node dist/node/main.mjs (npm run build) — idle RSS ${fmt(idleRss, 0)} MB after start; database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
     )
-    console.log(`  upstream: ${upstreamUrl} (node:https, test CA, own process); floor: node:http → https.Agent({keepAlive}) pipe, own process`)
+    console.log(
+      `  upstream: ${upstreamUrl} (${PLAIN_UPSTREAM ? 'node:http' : 'node:https, test CA'}, own process); floor: node:http → ${PLAIN_UPSTREAM ? 'http' : 'https'}.Agent({keepAlive}) pipe, own process`,
+    )
     console.log(
       `  load    : autocannon ${autocannonVersion()} and node:http/ws clients in their own process; ${SECONDS} s measured per run after ${WARMUP_SECONDS} s warm-up, first ${SETTLE_SECONDS} s of each run left out of req/s and latency`,
     )

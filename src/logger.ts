@@ -75,20 +75,46 @@ export function serializeError(err: unknown): Fields {
   return { name: nameOf(e), message: e.message, code, stack }
 }
 
+/** Field names seen so far and whether each is secret-looking: a handful of names, tested once each. */
+const secretName = new Map<string, boolean>()
+function isSecretName(key: string): boolean {
+  let secret = secretName.get(key)
+  if (secret === undefined) {
+    secret = SECRET_KEY.test(key)
+    // Names come from our code, not from requests; the bound only guards against a caller that builds them.
+    if (secretName.size < 1024) secretName.set(key, secret)
+  }
+  return secret
+}
+
+/** One field's value as a line may show it. */
+const safeValue = (key: string, v: unknown) => (isSecretName(key) ? '[redacted]' : v instanceof Error ? serializeError(v) : v)
+
 export function redact(fields: Fields): Fields {
   const out: Fields = {}
-  for (const [k, v] of Object.entries(fields)) {
-    if (SECRET_KEY.test(k)) out[k] = '[redacted]'
-    else if (v instanceof Error) out[k] = serializeError(v)
-    else out[k] = v
-  }
+  for (const k in fields) out[k] = safeValue(k, fields[k])
   return out
+}
+
+/** The line's timestamp: formatted once per millisecond, however many lines fall in it. */
+let isoMs = -1
+let iso = ''
+function isoNow(): string {
+  const now = Date.now()
+  if (now !== isoMs) {
+    isoMs = now
+    iso = new Date(now).toISOString()
+  }
+  return iso
 }
 
 export function createLogger(write: (line: string) => void, minLevel: Level = 'info'): Logger {
   const emit = (level: Level) => (msg: string, fields?: Fields) => {
     if (ORDER[level] < ORDER[minLevel]) return
-    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...(fields ? redact(fields) : {}) }))
+    // One object for the line, fields redacted as they are copied in (no intermediate copy to spread).
+    const line: Fields = { time: isoNow(), level, msg }
+    if (fields) for (const k in fields) line[k] = safeValue(k, fields[k])
+    write(JSON.stringify(line))
   }
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') }
 }

@@ -1,5 +1,5 @@
 // Child process for bench/proxy.ts: the FLOOR — the least a Node proxy can do. node:http in,
-// https out over one keep-alive agent, status and headers copied as they are, bodies piped
+// http(s) out (as the upstream speaks) over one keep-alive agent, status and headers copied as they are, bodies piped
 // both ways. No auth, no header rules, no rewriting, no logging. WebSocket upgrades are
 // spliced: the upstream's 101 is copied to the client and the two TCP/TLS streams piped
 // (no frame parsing). Reports { ready, port } over IPC.
@@ -7,13 +7,18 @@ import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import type { Duplex } from 'node:stream'
+import tls from 'node:tls'
 
 const target = new URL(process.env.BENCH_UPSTREAM_URL!)
-const ca = readFileSync(process.env.BENCH_CA_FILE!)
-const agent = new https.Agent({ keepAlive: true, ca })
+const secure = target.protocol === 'https:'
+const client = secure ? https : http
+// The CA as one prebuilt context, as the gateway holds it: a `ca` option costs every request a
+// re-read of the PEM into the agent's connection name, which is not a proxy's inherent cost.
+const secureContext = secure ? tls.createSecureContext({ ca: readFileSync(process.env.BENCH_CA_FILE!) }) : undefined
+const agent = secure ? new https.Agent({ keepAlive: true, secureContext }) : new http.Agent({ keepAlive: true })
 
 const server = http.createServer((req, res) => {
-  const up = https.request({ agent, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+  const up = client.request({ agent, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
     res.writeHead(upRes.statusCode ?? 502, upRes.headers)
     upRes.pipe(res)
   })
@@ -29,7 +34,15 @@ const server = http.createServer((req, res) => {
 
 server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
   socket.on('error', () => {})
-  const up = https.request({ agent: false, ca, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers })
+  const up = (secure ? https : http).request({
+    agent: false,
+    ...(secureContext && { secureContext }),
+    hostname: target.hostname,
+    port: target.port,
+    method: req.method,
+    path: req.url,
+    headers: req.headers,
+  })
   up.on('upgrade', (upRes, upSocket, upHead) => {
     upSocket.on('error', () => socket.destroy())
     socket.on('close', () => upSocket.destroy())

@@ -1,5 +1,5 @@
 // Child process for bench/proxy.ts: the stand-in Zenzefi host. HTTPS with the bench CA's
-// certificate, keep-alive, and a WebSocket echo. Reports { ready, port } over IPC.
+// certificate (plain HTTP when no BENCH_TLS_KEY is given), keep-alive, and a WebSocket echo. Reports { ready, port } over IPC.
 //   /small        ~1 KB application/json (with URLs the gateway rewrites)
 //   /1k.json      1,024 B application/json with no URL in it (the side-by-side harness's 1k.json)
 //   /small.bin    the same bytes as application/octet-stream (passed through unchanged)
@@ -8,12 +8,12 @@
 //   /page         ~1 MB text/html certificate table (a rewritten link per row)
 //   /ws           WebSocket echo
 import { readFileSync } from 'node:fs'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { createServer } from 'node:https'
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { WebSocketServer } from 'ws'
 
-const key = readFileSync(process.env.BENCH_TLS_KEY!)
-const cert = readFileSync(process.env.BENCH_TLS_CERT!)
+const tls = process.env.BENCH_TLS_KEY ? { key: readFileSync(process.env.BENCH_TLS_KEY), cert: readFileSync(process.env.BENCH_TLS_CERT!) } : null
+const createServer = (handler: RequestListener) => (tls ? createHttpsServer(tls, handler) : createHttpServer(handler))
 
 const PAGE_ROW = (i: number) =>
   `<tr><td class="id">${i}</td><td><a href="/certificates/${i}">ZF-Gateway-Cert ${i}</a></td>
@@ -84,7 +84,7 @@ function big(res: ServerResponse, total: number) {
   pump()
 }
 
-const server = createServer({ key, cert }, (req: IncomingMessage, res: ServerResponse) => {
+const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   // Request bodies are not used; keep the socket reusable.
   req.resume()
   const url = req.url ?? '/'
@@ -110,9 +110,9 @@ const server = createServer({ key, cert }, (req: IncomingMessage, res: ServerRes
       res.writeHead(404, { 'content-type': 'text/plain', 'content-length': 9 }).end('not found')
   }
 })
-// TLS connections accepted so far: a proxy that keeps its upstream connections alive adds none under steady load.
+// Connections accepted so far: a proxy that keeps its upstream connections alive adds none under steady load.
 let tlsConnections = 0
-server.on('secureConnection', () => tlsConnections++)
+server.on(tls ? 'secureConnection' : 'connection', () => tlsConnections++)
 process.on('message', (msg: { id: number; kind: string }) => {
   if (msg?.kind === 'stats') process.send!({ id: msg.id, ok: true, result: { tlsConnections } })
 })
@@ -129,7 +129,7 @@ wss.on('connection', (ws) => {
 
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as { port: number }
-  SMALL = smallJson(`https://127.0.0.1:${port}`)
+  SMALL = smallJson(`${tls ? 'https' : 'http'}://127.0.0.1:${port}`)
   process.send!({ ready: true, port, smallBytes: SMALL.length, pageBytes: PAGE.length, pageRows: PAGE.toString().split('<tr>').length - 1 })
 })
 

@@ -217,7 +217,7 @@ export function createNodeServer(deps: AppDeps, built: App): Server & { sessions
   })
   server.on('close', () => {
     sessions.stop()
-    proxy.agent.destroy()
+    proxy.close()
   })
   // Every socket, upgraded ones too (node:http forgets those), so that shutdown can end what is left at its deadline.
   const sockets = new Set<Duplex>()

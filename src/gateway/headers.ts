@@ -20,7 +20,9 @@ const HOP_BY_HOP = new Set([
 ])
 
 /** Case and `_`/`-` variants are one name, so `X_User_Id` can't slip past as a fresh header. */
-const canonical = (name: string) => name.toLowerCase().replace(/_/g, '-')
+const canonical = (name: string) => canonicalOf(name.toLowerCase())
+/** canonical() of a name already lower-cased; most names have no `_`, and then no new string is made. */
+const canonicalOf = (lower: string) => (lower.indexOf('_') === -1 ? lower : lower.replace(/_/g, '-'))
 
 // Ours, or set by us from what we know: a client copy is dropped in any spelling.
 const CLIENT_MAY_NOT_SEND = new Set([
@@ -52,14 +54,18 @@ const ACCEPTED_ENCODINGS = ['gzip', 'deflate', 'br']
  * is not the sender's to remove (`Connection: content-length` would otherwise leave a body
  * unframed, to be read upstream as the start of another request).
  */
-function connectionListed(pairs: HeaderPair[]): Set<string> {
-  const listed = new Set<string>()
+function connectionListed(pairs: HeaderPair[]): ReadonlySet<string> {
+  let listed: Set<string> | null = null
   for (const [n, v] of pairs) {
-    if (canonical(n) === 'connection') for (const token of v.split(',')) listed.add(canonical(token.trim()))
+    if (n.length !== 10 || canonical(n) !== 'connection') continue
+    listed ??= new Set<string>()
+    for (const token of v.split(',')) listed.add(canonical(token.trim()))
   }
+  if (listed === null) return NOTHING_LISTED
   listed.delete('content-length')
   return listed
 }
+const NOTHING_LISTED: ReadonlySet<string> = new Set()
 
 export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'invalid' }
 
@@ -89,11 +95,14 @@ export function requestBodyFraming(get: (name: string) => string | null | undefi
 
 /** requestBodyFraming over [name, value] pairs (names any case, repeats joined). */
 function framingOf(pairs: HeaderPair[]): BodyFraming {
-  return requestBodyFraming((name) => {
-    let value: string | null = null
-    for (const [n, v] of pairs) if (n.toLowerCase() === name) value = value === null ? v : `${value}, ${v}`
-    return value
-  })
+  let te: string | null = null
+  let cl: string | null = null
+  for (const [n, v] of pairs) {
+    // Only these two lengths can be either name: most headers are passed over without a lower-cased copy.
+    if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') te = te === null ? v : `${te}, ${v}`
+    else if (n.length === 14 && n.toLowerCase() === 'content-length') cl = cl === null ? v : `${cl}, ${v}`
+  }
+  return requestBodyFraming((name) => (name === 'transfer-encoding' ? te : name === 'content-length' ? cl : null))
 }
 
 export interface UpstreamContext {
@@ -120,7 +129,7 @@ export function upstreamRequestHeaders(pairs: HeaderPair[], ctx: UpstreamContext
   const out: Record<string, string> = {}
   for (const [rawName, value] of pairs) {
     const lower = rawName.toLowerCase()
-    const name = canonical(rawName)
+    const name = canonicalOf(lower)
     if (HOP_BY_HOP.has(lower) || HOP_BY_HOP.has(name) || drop.has(name) || CLIENT_MAY_NOT_SEND.has(name)) continue
     if (name === 'content-length') continue // set below from the framing
     if (lower === 'cookie') {
@@ -238,9 +247,16 @@ export function privateCacheControl(values: string[]): string {
 /** Absolute URLs anywhere in a header value (Link, Content-Security-Policy, Report-To, …). */
 const ABSOLUTE_URL = /(?:https?|wss?):\/\/[^\s,;<>"'`]+/gi
 
+/** Each mapper's upstream origins, lower-cased once. */
+const lowerOrigins = new WeakMap<UrlMapper, string[]>()
+
 function mentionsUpstream(value: string, mapper: UrlMapper): boolean {
+  // An origin is scheme://host: a value without `://` (nearly every header) can't hold one.
+  if (!value.includes('://')) return false
+  let origins = lowerOrigins.get(mapper)
+  if (origins === undefined) lowerOrigins.set(mapper, (origins = mapper.upstreamOrigins.map((o) => o.toLowerCase())))
   const lower = value.toLowerCase()
-  return mapper.upstreamOrigins.some((o) => lower.includes(o.toLowerCase()))
+  return origins.some((o) => lower.includes(o))
 }
 
 /**

@@ -285,7 +285,8 @@ async function main() {
       if (resource !== '/64k' && rewrites === 0) throw new Error(`gateway did not rewrite ${resource}`)
     }
 
-    // Before any load: what the server holds just for running (the embedded PGlite or a PostgreSQL client).
+    // Before any load, but after a registration, a login and the sanity requests (one HTML page rewritten): not
+    // idle. What a server holds doing nothing is bench/idle-rss.ts's (npm run bench:proxy runs it first).
     const idleRss = rssMb(gw.pid)
     console.log('Zenzefi proxy bench')
     console.log(`  date    : ${new Date().toISOString()}`)
@@ -298,7 +299,7 @@ async function main() {
       `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
     )
     console.log(
-      `  gateway : node dist/node/main.mjs (npm run build) — idle RSS ${fmt(idleRss, 0)} MB after start; database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
+      `  gateway : node dist/node/main.mjs (npm run build) — RSS ${fmt(idleRss, 0)} MB before the load (after a login and the checks below; idle: bench/idle-rss.ts); database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
     )
     console.log(
       `  upstream: ${upstreamUrl} (${PLAIN_UPSTREAM ? 'node:http' : 'node:https, test CA'}, own process); floor: node:http → ${PLAIN_UPSTREAM ? 'http' : 'https'}.Agent({keepAlive}) pipe, own process`,

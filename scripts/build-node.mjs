@@ -12,6 +12,10 @@ await build({
   format: 'esm',
   target: 'node20',
   packages: 'external',
+  // Stack traces name src/ files and lines (npm start runs node --enable-source-maps), and that
+  // needs only the mappings: without a copy of every source file in the map (965 → 307 KB), the
+  // server holds ~30 MB less of JS heap at start, parsing it.
   sourcemap: true,
+  sourcesContent: false,
   logLevel: 'warning',
 })

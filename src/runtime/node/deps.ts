@@ -8,7 +8,7 @@ import { createTieredCache } from '../../cache/tiered'
 import { type Config, type Env, loadConfig } from '../../config'
 import { createTokenCipher } from '../../crypto/access-token'
 import type { Database } from '../../db/client'
-import { migrateDatabase, openDatabase } from '../../db/connect-node'
+import { openMigratedDatabase } from '../../db/connect-node'
 import { createRedisLimiter } from '../../limits/redis'
 import { consoleLogger, type Logger } from '../../logger'
 import { gatewayMetrics } from '../../metrics/gateway'
@@ -48,8 +48,7 @@ export async function buildNodeDeps(
   if (config.zenzefiTlsInsecure) {
     log.warn('ZENZEFI_TLS_INSECURE=true: the Zenzefi host certificate is NOT verified; set ZENZEFI_CA_FILE instead')
   }
-  const database = given?.database ?? (await openDatabase(config))
-  if (!given) await migrateDatabase(database, config.databaseUrl)
+  const database = given?.database ?? (await openMigratedDatabase(config))
   // prom-client when something can read it (METRICS_ADDR or METRICS_TOKEN), else the no-op.
   const metrics = nodeMetricsFor(config)
   const cache = await openCache(config, log, metrics)

@@ -89,7 +89,7 @@ async function measure(name: string, dir: string, dataDir: string, extraEnv: Nod
   for (const key of ['DATABASE_URL', 'REDIS_URL']) if (!extraEnv[key]) delete env[key]
   const fd = openSync(logFile, 'a')
   const t0 = Date.now()
-  const child = spawnTracked(process.execPath, ['--enable-source-maps', '--import', PRELOAD, 'dist/node/main.mjs'], { env, stdoutFd: fd })
+  const child = spawnTracked(process.execPath, [...startFlags(), '--import', PRELOAD, 'dist/node/main.mjs'], { env, stdoutFd: fd })
   closeSync(fd)
   try {
     const deadline = Date.now() + 180_000
@@ -129,7 +129,7 @@ async function main() {
     console.log(
       `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
     )
-    console.log(`  gateway : node --enable-source-maps dist/node/main.mjs (npm start), WORKERS=1, LOG_LEVEL=info; idle ${IDLE_SECONDS} s`)
+    console.log(`  gateway : node ${startFlags().join(' ')} dist/node/main.mjs (npm start), WORKERS=1, LOG_LEVEL=info; idle ${IDLE_SECONDS} s`)
 
     const readings: Reading[] = []
     const notes: string[] = []

@@ -42,6 +42,7 @@ import {
 } from './lib/children'
 import type { DownloadLoopJob, DownloadLoopResult, HttpLoadJob, HttpLoadResult, LoadJob, PacedResult, WsLoadResult, WsPingResult } from './lib/load-jobs'
 import { runMain } from './lib/run-main'
+import { startFlags } from './lib/start-command'
 import { elapsedUs, nowNs } from './lib/stats'
 import { type Cell, fmt, printTable } from './lib/table'
 
@@ -169,7 +170,7 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa, name 
   const prof = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, name)}`] : []
   // The production entry as `npm start` runs it: built to plain JavaScript first.
   execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
-  const child = spawnTracked(process.execPath, [...prof, 'dist/node/main.mjs'], { env, stdoutFd: fd })
+  const child = spawnTracked(process.execPath, [...prof, ...startFlags(), 'dist/node/main.mjs'], { env, stdoutFd: fd })
   closeSync(fd)
   const tail = () => (logFile ? `:\n${readFileSync(logFile, 'utf8').slice(-3000)}` : ' (BENCH_GATEWAY_LOG=null: no log to show)')
   const deadline = Date.now() + 120_000
@@ -299,7 +300,7 @@ async function main() {
       `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
     )
     console.log(
-      `  gateway : node dist/node/main.mjs (npm run build) — RSS ${fmt(idleRss, 0)} MB before the load (after a login and the checks below; idle: bench/idle-rss.ts); database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
+      `  gateway : node ${startFlags().join(' ')} dist/node/main.mjs (npm start) — RSS ${fmt(idleRss, 0)} MB before the load (after a login and the checks below; idle: bench/idle-rss.ts); database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
     )
     console.log(
       `  upstream: ${upstreamUrl} (${PLAIN_UPSTREAM ? 'node:http' : 'node:https, test CA'}, own process); floor: node:http → ${PLAIN_UPSTREAM ? 'http' : 'https'}.Agent({keepAlive}) pipe, own process`,

@@ -170,7 +170,11 @@ describe('Dockerfile', () => {
   it('built to JavaScript, run by node as the non-root `node` user, with a HEALTHCHECK on /health/ready', () => {
     expect(dockerfile).toMatch(/^FROM node:20-bookworm-slim$/m)
     expect(dockerfile).toMatch(/^RUN node scripts\/build-node\.mjs/m)
-    expect(dockerfile).toMatch(/^CMD \["node", "--enable-source-maps", "dist\/node\/main\.mjs"\]$/m)
+    // The container runs the server as `npm start` does, with the same node flags.
+    const start = JSON.parse(read('package.json')).scripts.start as string
+    const flags = /node ((?:--\S+ )*)dist\/node\/main\.mjs$/.exec(start)![1]!.trim().split(' ')
+    expect(flags).toContain('--enable-source-maps')
+    expect(JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!)).toEqual(['node', ...flags, 'dist/node/main.mjs'])
     const user = dockerfile.search(/^USER node$/m)
     expect(user).toBeGreaterThan(-1)
     expect(user).toBeLessThan(dockerfile.search(/^CMD /m))

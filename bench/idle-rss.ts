@@ -21,6 +21,7 @@ import postgres from 'postgres'
 import { freePort, removeTempDir, spawnTracked, stopChild, tempDir } from './lib/children'
 import { runMain } from './lib/run-main'
 import { DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, redisReachable } from './lib/services'
+import { startFlags } from './lib/start-command'
 import { type Cell, fmt, printTable } from './lib/table'
 
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 10)

@@ -151,7 +151,7 @@ async function main() {
     table.push({
       what: 'local tier get(hash) alone',
       tier: () => 'MemoryLru via createTieredCache',
-      bench: { n: N_LOCAL, fn: () => localCache.get(hash), check: mustGrant },
+      bench: { n: N_LOCAL, fn: async () => localCache.get(hash), check: mustGrant },
     })
     table.push({
       what: 'validateAndActivate',

@@ -34,7 +34,8 @@ export interface SharedTokenStore {
 
 export interface TokenCache {
   readonly kind: 'memory' | 'redis' | 'upstash'
-  get(hash: string): Promise<TokenGrant | null>
+  /** An in-process hit (or a miss with no shared store) answers synchronously: no promise on the proxy's hot path. */
+  get(hash: string): TokenGrant | null | Promise<TokenGrant | null>
   set(hash: string, grant: TokenGrant, ttlSeconds: number): Promise<void>
   /** Forget these hashes in every tier on every instance before resolving. */
   invalidate(hashes: string[]): Promise<void>

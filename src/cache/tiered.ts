@@ -53,23 +53,27 @@ export async function createTieredCache(shared: SharedTokenStore | null, log: Lo
     }
   }
 
+  const sharedGet = async (store: SharedTokenStore, hash: string): Promise<TokenGrant | null> => {
+    try {
+      await flushPending()
+      const grant = await store.get(hash)
+      checks?.redis[grant ? 'hit' : 'miss'].inc()
+      if (grant) local.set(hash, grant, localTtlMs)
+      return grant
+    } catch (err) {
+      checks?.redis.miss.inc()
+      complain('get', err)
+      return null
+    }
+  }
+
   return {
     kind: shared?.kind ?? 'memory',
-    async get(hash) {
+    get(hash) {
       const hit = local.get(hash)
       checks?.memory[hit ? 'hit' : 'miss'].inc()
       if (hit || !shared) return hit
-      try {
-        await flushPending()
-        const grant = await shared.get(hash)
-        checks?.redis[grant ? 'hit' : 'miss'].inc()
-        if (grant) local.set(hash, grant, localTtlMs)
-        return grant
-      } catch (err) {
-        checks?.redis.miss.inc()
-        complain('get', err)
-        return null
-      }
+      return sharedGet(shared, hash)
     },
     async set(hash, grant: TokenGrant, ttlSeconds) {
       local.set(hash, grant, Math.min(localTtlMs, ttlSeconds * 1000))

@@ -58,12 +58,15 @@ function connectionListed(pairs: HeaderPair[]): ReadonlySet<string> {
   let listed: Set<string> | null = null
   for (const [n, v] of pairs) {
     if (n.length !== 10 || canonical(n) !== 'connection') continue
-    listed ??= new Set<string>()
-    for (const token of v.split(',')) listed.add(canonical(token.trim()))
+    for (const token of v.split(',')) {
+      const name = canonical(token.trim())
+      // Hop-by-hop anyway (`keep-alive`, `upgrade`), or no header name (`close`): nothing more to drop.
+      if (name === '' || name === 'close' || name === 'content-length' || HOP_BY_HOP.has(name)) continue
+      listed ??= new Set<string>()
+      listed.add(name)
+    }
   }
-  if (listed === null) return NOTHING_LISTED
-  listed.delete('content-length')
-  return listed
+  return listed ?? NOTHING_LISTED
 }
 const NOTHING_LISTED: ReadonlySet<string> = new Set()
 

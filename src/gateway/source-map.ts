@@ -10,6 +10,7 @@ const decodeOnce = (s: string) => s.replace(/%([0-9a-f]{2})/gi, (_, hex: string)
 
 // What Windows drops from the end of a file name (`a.map.`, `a.map `) and the NTFS default-stream suffix (`a.map::$DATA`).
 const WINDOWS_NAME_END = /(?:[. ]|::\$data)+$/i
+const MAP_ANY_CASE = /map/i
 
 /**
  * Whether `path` (a request path, query excluded) names a source map: the last segment of its
@@ -17,6 +18,8 @@ const WINDOWS_NAME_END = /(?:[. ]|::\$data)+$/i
  * reads `%2emap`, which is what the upstream looks up).
  */
 export function isSourceMapPath(path: string): boolean {
+  // Undecoded, the last name is a piece of the path: without `%` and without "map" in any case it can't end in `.map`.
+  if (!path.includes('%') && !MAP_ANY_CASE.test(path)) return false
   const segments = decodeOnce(path).replace(/\\/g, '/').split('/')
   const out: string[] = []
   for (const raw of segments) {

@@ -11,6 +11,10 @@ import type { Clock } from './clock'
 import { DomainError } from './errors'
 import { balanceOf, lockWallet, moneyTransaction, post, requireFunds } from './ledger'
 import { lockInForce } from './locks'
+import { andThen, type MaybePromise } from './maybe-async'
+
+/** A presented token that is known: its lookup hash and its grant. */
+type Found = { hash: string; grant: TokenGrant }
 
 export const ALLOWED_DURATIONS = [1, 12, 24, 168, 720] as const
 const HOUR_MS = 3_600_000
@@ -131,14 +135,17 @@ export function createTokenService(deps: {
   }
 
   /** The grant for a presented token through the three tiers, expired or not; null if unknown, revoked or owner inactive. */
-  const lookup = async (token: string): Promise<{ hash: string; grant: TokenGrant } | null> => {
+  const lookup = (token: string): MaybePromise<Found | null> => {
     if (!TOKEN_PATTERN.test(token)) {
       checks.memory.invalid.inc()
       return null
     }
-    const hash = await hashToken(token)
-    const cached = await cache.get(hash)
-    if (cached) return { hash, grant: cached }
+    // An in-process hit with a synchronous hash (Node) is answered without a promise.
+    return andThen(hashToken(token), (hash) => andThen(cache.get(hash), (cached) => (cached ? { hash, grant: cached } : loadAndCache(hash))))
+  }
+
+  /** Past the cache: PostgreSQL, and the grant cached for next time. */
+  const loadAndCache = async (hash: string): Promise<Found | null> => {
     const grant = await loadGrant(grantByHash, hash)
     if (!grant) {
       checks.postgres.miss.inc()
@@ -285,16 +292,23 @@ export function createTokenService(deps: {
   }
   return service
 
-  async function authorize(token: string, from?: FirstUse): Promise<{ hash: string; grant: TokenGrant } | null> {
-    const found = await lookup(token)
-    if (!found) return null
-    const now = clock.now()
-    const { hash, grant } = found
-    if (grant.expiresAt !== null) return expired(grant, now.getTime()) ? null : found
-    // A locked token's clock does not start: the authorize step refuses it as it is.
-    if (lockInForce(grant, now.getTime())) return found
+  /** A valid grant for the token, activating it on first use; synchronous for a cached, activated token. */
+  function authorize(token: string, from?: FirstUse): MaybePromise<Found | null> {
+    return andThen(lookup(token), (found) => {
+      if (!found) return null
+      const now = clock.now()
+      const { grant } = found
+      if (grant.expiresAt !== null) return expired(grant, now.getTime()) ? null : found
+      // A locked token's clock does not start: the authorize step refuses it as it is.
+      if (lockInForce(grant, now.getTime())) return found
+      return activate(found, now, from)
+    })
+  }
+
+  /** The first use of a token: its clock starts now (once, however many first uses race). */
+  async function activate({ hash, grant }: Found, now: Date, from?: FirstUse): Promise<Found | null> {
     const expiresAt = now.getTime() + grant.durationHours * HOUR_MS
-    const activate = (q: Db) =>
+    const start = (q: Db) =>
       q
         .update(accessTokens)
         .set({ activatedAt: now, expiresAt: new Date(expiresAt) })
@@ -305,7 +319,7 @@ export function createTokenService(deps: {
     const [won] = audit
       ? await db.transaction(async (t) => {
           const tx = t as unknown as Db
-          const rows = await activate(tx)
+          const rows = await start(tx)
           if (rows[0]) {
             await audit.record(tx, {
               action: 'token.activate',
@@ -322,7 +336,7 @@ export function createTokenService(deps: {
           }
           return rows
         })
-      : await activate(db)
+      : await start(db)
     // Lost the race (or revoked meanwhile): whatever the database now holds is the truth.
     const fresh = won ? { ...grant, activatedAt: now.getTime(), expiresAt } : await loadGrant(grantById, grant.tokenId)
     if (!fresh || expired(fresh, now.getTime())) {

@@ -263,7 +263,7 @@ describe.skipIf(!available)('the Upstash store (Workers runtime) on a real Redis
     // Node's local tier would answer for a minute; only the published invalidation can empty it.
     expect(
       await eventually(
-        () => nodeCache.get(hash),
+        async () => nodeCache.get(hash),
         (v) => v === null,
       ),
     ).toBeNull()

@@ -1,10 +1,12 @@
 // The client's side of a WebSocket upgrade before anything is relayed: is it a
-// well-formed handshake, which subprotocols does it offer, is its Origin one we
-// trust, and how to refuse it with a plain HTTP answer on the raw socket.
+// well-formed handshake, which subprotocols does it offer, how to refuse it with a
+// plain HTTP answer on the raw socket, and how to accept it with a 101.
 
+import { createHash } from 'node:crypto'
 import { type IncomingMessage, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { detailReply, type Reply } from '../../gateway/answers'
+import { REQUEST_ID_HEADER } from '../../gateway/request-id'
 
 /** What a refused upgrade is answered with, before any 101: one of the gateway's replies. */
 export type Refusal = Reply
@@ -21,11 +23,24 @@ export function writeRefusal(socket: Duplex, refusal: Refusal): void {
   socket.end(`${head}Content-Length: ${Buffer.byteLength(refusal.body)}\r\nConnection: close\r\n\r\n${refusal.body}`)
 }
 
+/** The Sec-WebSocket-Accept that answers `key` (RFC 6455 §4.2.2). */
+export function acceptKeyOf(key: string): string {
+  return createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')
+}
+
+/** The client's 101, written by hand on its raw socket: the subprotocol Zenzefi chose ('' for none), and our request id. */
+export function writeSwitching(socket: Duplex, key: string, protocol: string, requestId: string): void {
+  let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKeyOf(key)}\r\n`
+  if (protocol) head += `Sec-WebSocket-Protocol: ${protocol}\r\n`
+  socket.write(`${head}${REQUEST_ID_HEADER}: ${requestId}\r\n\r\n`, 'latin1')
+}
+
 const KEY = /^[+/0-9A-Za-z]{22}==$/
 
 /**
- * The checks `ws`'s server makes when completing an upgrade, made up front so a
- * handshake that could never complete is refused before we authenticate or dial Zenzefi.
+ * What a client's handshake must be for us to answer it with a 101 (the checks a
+ * WebSocket server makes), made up front so a handshake that could never complete
+ * is refused before we authenticate or dial Zenzefi.
  */
 export function handshakeProblem(req: IncomingMessage): Refusal | null {
   if (req.method !== 'GET') return detailReply(405, 'Method Not Allowed', ['Allow', 'GET'])

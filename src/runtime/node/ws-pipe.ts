@@ -1,135 +1,139 @@
-// Frames between two open WebSockets: messages keep their type, pings and pongs
-// and close codes cross over, and a slow receiver pauses the sender.
+// One direction of a spliced WebSocket: the bytes one socket sends, written to the
+// other as they came (masked frames stay masked, nothing is re-encoded), with
+// backpressure, while a FrameReader follows the frame boundaries. The gateway's own
+// close frame goes in only at a boundary; from then on the rest is read and dropped.
 
-import type { RawData, WebSocket } from 'ws'
-import { MESSAGE_TOO_BIG, sendableCloseCode } from '../../gateway/websocket-close'
+import type { Duplex } from 'node:stream'
+import { type FrameReader, Stop } from './ws-frames'
 
-/** Past this many bytes queued for the receiving side, the sending side stops being read. */
-export const HIGH_WATER_BYTES = 1024 * 1024
-/** …and it is read again once the queue has drained below this. */
-export const LOW_WATER_BYTES = 256 * 1024
-/** After the gateway closes a relay (revocation, expiry), how long a peer gets to finish the close handshake. */
+/** After the gateway closes a relay (or one side is gone), how long a peer gets to finish before its socket is cut. */
 export const FORCE_CLOSE_MS = 2_000
 
-const OPEN = 1
-const CLOSED = 3
-
-export type Side = 'client' | 'upstream'
-
-export interface PipeEnd {
-  /** Who closed first: a side, or the gateway itself (with why). */
-  by: Side | 'gateway'
-  /** The close code that side reported (1005: none given, 1006: connection lost). */
-  code: number
-  reason?: string
+export interface PipeEvents {
+  /** A close frame from the source ended (passed on, unless the pipe was cut): its code, 1005 for none. */
+  onClose(code: number): void
+  /** The source broke the protocol (1002) or sent a message over the cap (1009). Nothing of that frame went out. */
+  onViolation(code: number): void
 }
 
-type Deliver = (act: (to: WebSocket) => void) => void
-
-/** Close `to` the way `from` was closed; codes that can't be sent become a plain close. */
-function passClose(to: WebSocket, code: number, reason: Buffer) {
-  // A paused side could never read the peer's answer to our close frame.
-  to.resume()
-  if (to.readyState === CLOSED) return
-  if (sendableCloseCode(code)) to.close(code, reason)
-  else to.close()
-}
-
-/** One direction of frames, from `from` to whichever socket `deliver` hands over. */
-function wire(from: WebSocket, deliver: Deliver) {
+export function createPipe(from: Duplex, to: Duplex, reader: FrameReader, events: PipeEvents) {
+  /** The start of a header that a chunk ended in: sent once the header is whole and valid. Views, not copies. */
+  let held: Buffer[] = []
+  /** Our close frame, waiting for the current frame to end. */
+  let pending: Buffer | null = null
+  /** Nothing more goes out (our close went in, or the source broke the rules, or `to` is gone); what comes is only read. */
+  let cut = false
+  /** A close frame reached `to`, so no other may follow. */
+  let closeSent = false
   let paused = false
-  let tooBig = false
-  let target: WebSocket | null = null
-  // One callback per direction, not a closure per message: called as each frame is flushed.
-  const flushed = () => {
-    if (paused && target !== null && target.bufferedAmount <= LOW_WATER_BYTES) {
+  let ended = false
+
+  const put = (bytes: Buffer) => {
+    if (!to.writable || bytes.length === 0) return
+    if (!to.write(bytes) && !paused) {
+      paused = true
+      from.pause()
+    }
+  }
+  to.on('drain', () => {
+    if (paused) {
+      paused = false
+      from.resume()
+    }
+  })
+  // No drain will come from a closed socket: read the source on (to see it end), sending nothing.
+  to.once('close', () => cutWith(null))
+
+  /** Puts `frame` in now (we are at a boundary) and stops forwarding. */
+  const cutWith = (frame: Buffer | null) => {
+    held = []
+    pending = null
+    if (frame && !closeSent) {
+      put(frame)
+      closeSent = true
+    }
+    cut = true
+    reader.lenient = true
+    // What still comes is read only to see the peer's close: never leave the source paused.
+    if (paused) {
       paused = false
       from.resume()
     }
   }
-  from.on('message', (data: RawData, isBinary: boolean) =>
-    deliver((to) => {
-      target = to
-      to.send(data as Buffer, { binary: isBinary }, flushed)
-      if (!paused && to.bufferedAmount > HIGH_WATER_BYTES && to.readyState === OPEN) {
-        paused = true
-        from.pause()
+
+  /** After a cut: follow the frames, to report the peer's close, and send nothing. */
+  const drain = (chunk: Buffer, pos: number) => {
+    while (pos < chunk.length) {
+      pos = reader.scan(chunk, pos, false)
+      if (reader.stop === Stop.Close) events.onClose(reader.closeCode)
+    }
+  }
+
+  const onData = (chunk: Buffer) => {
+    if (cut) return drain(chunk, 0)
+    let pos = 0
+    /** Where this chunk's bytes not yet written begin. */
+    let sent = 0
+    for (let first = true; ; first = false) {
+      pos = reader.scan(chunk, pos, pending !== null)
+      const stop = reader.stop
+      // A header that began in an earlier chunk is settled by this chunk's first stop.
+      if (first && held.length > 0) {
+        const stillOpen = stop === Stop.End && reader.inHeader && reader.headerStart === 0
+        const refused = stop === Stop.Violation && reader.headerStart === 0
+        if (stillOpen) return void held.push(chunk)
+        if (!refused) for (const part of held) put(part)
+        held = []
       }
-    }),
-  )
-  // `ws` reports a bad frame or an over-size message (it then closes that leg itself, with 1009 for
-  // the size); the close event that follows tells the other side. No listener would crash the process.
-  from.on('error', (err: Error & { code?: string }) => {
-    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') tooBig = true
-  })
-  // Auto-pong is off on both legs: the far end answers, and its pong comes back the same way.
-  from.on('ping', (data: Buffer) => deliver((to) => to.ping(data)))
-  from.on('pong', (data: Buffer) => deliver((to) => to.pong(data)))
-  return {
-    /** The close code to hand the other side: 1009 when this side sent a message over the limit. */
-    closeCode: (code: number) => (tooBig ? MESSAGE_TOO_BIG[0] : code),
-  }
-}
-
-/**
- * Starts relaying from an upstream socket that may still be connecting: its
- * listeners are attached now (the first frame can arrive in the same tick as the
- * 101), and what it sends is held until `attach` gives it the client's socket.
- */
-export function createPipe(upstream: WebSocket, onEnd: (end: PipeEnd) => void) {
-  let client: WebSocket | null = null
-  const held: Array<(to: WebSocket) => void> = []
-  let first: PipeEnd | null = null
-  let closedSides = 0
-  let forceTimer: ReturnType<typeof setTimeout> | null = null
-
-  const sideClosed = (end: PipeEnd) => {
-    first ??= end
-    if (++closedSides < 2) return
-    if (forceTimer) clearTimeout(forceTimer)
-    onEnd(first)
+      if (stop === Stop.End) {
+        if (!reader.inHeader) return sent === 0 ? put(chunk) : put(chunk.subarray(sent))
+        put(chunk.subarray(sent, reader.headerStart))
+        held.push(chunk.subarray(reader.headerStart))
+        return
+      }
+      if (stop === Stop.Violation) {
+        put(chunk.subarray(sent, reader.headerStart))
+        cutWith(null)
+        events.onViolation(reader.violation)
+        return drain(chunk, pos)
+      }
+      put(chunk.subarray(sent, pos))
+      sent = pos
+      if (stop === Stop.Close) {
+        closeSent = true
+        // Ours was waiting for this frame to end: the peer's close went instead.
+        if (pending) cutWith(null)
+        events.onClose(reader.closeCode)
+        if (cut) return drain(chunk, pos)
+      } else if (stop === Stop.Boundary) {
+        cutWith(pending)
+        return drain(chunk, pos)
+      }
+    }
   }
 
-  const fromUpstream = wire(upstream, (act) => (client ? act(client) : held.push(act)))
-  // Before `attach` the upstream's close waits with its frames; it is counted once the client is there.
-  let upstreamEnd: PipeEnd | null = null
-  upstream.on('close', (closed: number, reason: Buffer) => {
-    const code = fromUpstream.closeCode(closed)
-    upstreamEnd = { by: 'upstream', code, reason: reason.toString() }
-    if (!client) return void held.push((to) => passClose(to, code, reason))
-    passClose(client, code, reason)
-    sideClosed(upstreamEnd)
-  })
-
   return {
-    /** The client's socket, once its upgrade completed: frames held so far go out first. */
-    attach(socket: WebSocket) {
-      client = socket
-      const fromClient = wire(socket, (act) => act(upstream))
-      socket.on('close', (closed: number, reason: Buffer) => {
-        const code = fromClient.closeCode(closed)
-        passClose(upstream, code, reason)
-        sideClosed({ by: 'client', code, reason: reason.toString() })
-      })
-      for (const act of held.splice(0)) act(socket)
-      if (upstreamEnd) sideClosed(upstreamEnd)
+    /** Starts the flow: bytes that came before (the client's early frames, Zenzefi's first ones), then the socket. */
+    start(first: Buffer[]) {
+      for (const chunk of first) if (chunk.length > 0) onData(chunk)
+      from.on('data', onData)
+      if (from.isPaused() && !paused) from.resume()
     },
 
-    /** The gateway ends the relay (token revoked or expired): both sides get this code, and at most FORCE_CLOSE_MS to answer. */
-    close(code: number, reason: string) {
-      first ??= { by: 'gateway', code, reason }
-      for (const ws of [client, upstream]) {
-        if (!ws) continue
-        ws.resume()
-        if (ws.readyState === OPEN) ws.close(code, reason)
-      }
-      forceTimer ??= setTimeout(() => {
-        client?.terminate()
-        upstream.terminate()
-      }, FORCE_CLOSE_MS)
-      forceTimer.unref()
+    /** The gateway's close frame to `to`: now if between frames, else when the current frame ends. Then the rest is dropped. */
+    inject(frame: Buffer) {
+      // A source gone mid-frame leaves nothing to finish that frame with: no boundary will come.
+      if (ended && !cut) return
+      if (cut || closeSent || reader.atBoundary) return cutWith(frame)
+      pending = frame
+    },
+
+    /** The source is gone: `to` gets `frame` (a close, if none went yet and we are between frames), then its end. */
+    end(frame: Buffer) {
+      if (ended) return
+      ended = true
+      if (cut || reader.atBoundary) cutWith(frame)
+      if (!to.writableEnded && !to.destroyed) to.end()
     },
   }
 }
-
-export type Pipe = ReturnType<typeof createPipe>

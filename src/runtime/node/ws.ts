@@ -1,25 +1,26 @@
 // The WebSocket relay on Node: authenticate the upgrade, dial Zenzefi, and only
-// when Zenzefi said 101 complete the client's upgrade with the subprotocol it
-// chose; then relay frames until either side closes or the token stops being valid.
+// when Zenzefi said 101 answer the client's upgrade with the subprotocol it chose;
+// then splice the two sockets (ws-splice.ts) until both have closed, or the gateway
+// closes the relay because the token stopped being valid.
 
 import type { Agent as HttpAgent, IncomingMessage } from 'node:http'
 import type { Agent as HttpsAgent } from 'node:https'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { type WebSocket, WebSocketServer } from 'ws'
 import type { Config } from '../../config'
 import { type Access, accessFields, proxyModeOf } from '../../gateway/access-log'
 import { BAD_GATEWAY, detailReply, forRequest, GATEWAY_TIMEOUT, INVALID_TOKEN, UPGRADE_REFUSED } from '../../gateway/answers'
 import type { CloseReason, LiveSessions } from '../../gateway/live-sessions'
 import type { ProxyPipeline } from '../../gateway/pipeline'
-import { REQUEST_ID_HEADER, type RequestMeta } from '../../gateway/request-id'
+import type { RequestMeta } from '../../gateway/request-id'
 import { closeFrame, MESSAGE_TOO_BIG } from '../../gateway/websocket-close'
 import type { Logger } from '../../logger'
 import { type GatewayMetrics, gatewayMetrics, type WsCloseReason } from '../../metrics/gateway'
 import { noopMetrics } from '../../metrics/interface'
 import { PROXY_PREFIX } from '../../rewrite/url-mapper'
 import { proxyRequest, upstreamErrorOf } from './proxy'
-import { handshakeProblem, offeredProtocols, type Refusal, writeRefusal } from './ws-handshake'
-import { createPipe } from './ws-pipe'
+import { handshakeProblem, offeredProtocols, type Refusal, writeRefusal, writeSwitching } from './ws-handshake'
+import { type Splice, splice } from './ws-splice'
 import { dialUpstream } from './ws-upstream'
 
 export interface WsRelayDeps {
@@ -34,42 +35,26 @@ export interface WsRelayDeps {
 /** Frames a client sends before its 101 are held up to this; past it its socket isn't read until the upgrade. */
 const EARLY_BYTES_LIMIT = 64 * 1024
 
-/** What is safe to put on the wire as a request-target verbatim; anything else goes through `ws`'s URL parsing. */
+/** What is safe to put on the wire as a request-target verbatim; anything else is sent as the WHATWG URL parser normalises it. */
 const PLAIN_TARGET = /^\/[\x21-\x7e]*$/
+
+/** The request-target for Zenzefi: the plan's own when plain, else its normalised form; null when it can't be one (no URL, a fragment). */
+function requestTarget(origin: URL, target: string): string | null {
+  let url: URL
+  try {
+    url = new URL(`${origin.protocol}//${origin.host}${target}`)
+  } catch {
+    return null
+  }
+  if (url.hash) return null
+  return PLAIN_TARGET.test(target) ? target : url.pathname + url.search
+}
 
 export function createWsRelay(deps: WsRelayDeps) {
   const { config, pipeline, sessions, log } = deps
   const metrics = deps.metrics ?? gatewayMetrics(noopMetrics)
   const target = new URL(config.zenzefiTargetUrl)
-  const wsOrigin = `${target.protocol === 'https:' ? 'wss:' : 'ws:'}//${target.host}`
   const timeoutMs = config.zenzefiTimeoutSeconds * 1000
-
-  // The subprotocol Zenzefi chose for each pending client upgrade ('' = none), and its request id (on the 101 too).
-  const chosenProtocol = new WeakMap<IncomingMessage, string>()
-  const requestIds = new WeakMap<IncomingMessage, string>()
-  const server = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate: false,
-    autoPong: false,
-    // Messages are assembled whole by `ws`: past this size the socket is closed with 1009.
-    maxPayload: config.wsMaxMessageBytes,
-    handleProtocols: (_offered, req) => chosenProtocol.get(req) || false,
-  })
-  server.on('headers', (headers: string[], req: IncomingMessage) => {
-    const id = requestIds.get(req)
-    if (id !== undefined) headers.push(`${REQUEST_ID_HEADER}: ${id}`)
-  })
-
-  /** The client's 101, or null if its socket is gone. Synchronous: no verifyClient, and the handshake was checked up front. */
-  const completeUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): WebSocket | null => {
-    if (socket.destroyed || !socket.writable) return null
-    let upgraded: WebSocket | null = null
-    server.handleUpgrade(req, socket, head, (ws) => (upgraded = ws))
-    // Paused while early bytes piled up; `ws` reads it from here on.
-    if (upgraded && socket.isPaused()) socket.resume()
-    return upgraded as WebSocket | null
-  }
 
   return {
     async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: { path: string; search: string }, meta: RequestMeta): Promise<void> {
@@ -111,43 +96,30 @@ export function createWsRelay(deps: WsRelayDeps) {
       access.mode = plan.mapper.desktop ? 'desktop' : 'direct'
       if (socket.destroyed) return logLine(499, { error: 'client left before the upgrade' })
 
+      const key = req.headers['sec-websocket-key']!
+      const path = requestTarget(target, plan.target)
       let dial: ReturnType<typeof dialUpstream>
       try {
+        if (path === null) throw new Error('request-target is not a URL path')
         dial = dialUpstream({
-          url: wsOrigin + plan.target,
-          requestTarget: PLAIN_TARGET.test(plan.target) ? plan.target : null,
+          target,
+          path,
           protocols,
           headers: plan.headers,
+          key,
+          version: req.headers['sec-websocket-version']!,
           agent: deps.agent,
           timeoutMs,
-          maxPayload: config.wsMaxMessageBytes,
         })
       } catch (err) {
         return refuse(detailReply(400, 'Bad Request'), { error: (err as Error).message })
       }
-      const upstream = dial.socket
 
       let closedBy: CloseReason | null = null
-      let client: WebSocket | null = null
-      // Frame listeners go on now: Zenzefi's first frame can arrive in the same tick as its 101.
-      const pipe = createPipe(upstream, (end) => {
-        unregister()
-        if (client) {
-          metrics.wsOpen.dec()
-          const why: WsCloseReason = closedBy ?? (end.code === MESSAGE_TOO_BIG[0] ? 'too_big' : end.by === 'upstream' ? 'upstream' : 'client')
-          metrics.wsClosed[why].inc()
-        }
-        // The client's socket is its own (no keep-alive after a 101): its counters are this relay's bytes, frames and handshake included.
-        const counted = socket as Duplex & { bytesRead?: number; bytesWritten?: number }
-        access.bytesIn = counted.bytesRead ?? null
-        access.bytesOut = counted.bytesWritten ?? null
-        untrack?.()
-        meter?.add(access.bytesIn, access.bytesOut)
-        logLine(101, { closedBy: closedBy ?? end.by, code: end.code })
-      })
+      let relay: Splice | null = null
       const closeRelay = (reason: CloseReason) => {
-        closedBy = reason
-        if (client) pipe.close(...closeFrame(reason))
+        closedBy ??= reason
+        if (relay) relay.close(...closeFrame(reason))
         else dial.cancel()
       }
       const unregister = sessions.register(plan.hash, plan.grant.expiresAt, closeRelay, 'websocket')
@@ -155,7 +127,7 @@ export function createWsRelay(deps: WsRelayDeps) {
       const untrack = meter?.track(closeRelay, 'websocket')
       // Read the client's socket while Zenzefi answers: an unread socket never reports the
       // client's FIN, so a client that gave up would hold the upstream attempt open. Bytes a
-      // client sends this early (it shouldn't) are kept for the upgrade, up to a bound.
+      // client sends this early (it shouldn't) are kept for the splice, up to a bound.
       const early: Buffer[] = [head]
       let earlyBytes = head.length
       const onEarlyData = (chunk: Buffer) => {
@@ -173,10 +145,11 @@ export function createWsRelay(deps: WsRelayDeps) {
       if (outcome.kind === 'timeout') metrics.upstreamErrors.timeout.inc()
       else if (outcome.kind === 'failed') metrics.upstreamErrors[upstreamErrorOf(outcome.error as NodeJS.ErrnoException, false)].inc()
       socket.removeListener('data', onEarlyData).removeListener('end', onClientGone).removeListener('close', onClientGone)
-      if (outcome.kind !== 'open' || closedBy) {
+      const clientGone = socket.destroyed || !socket.writable
+      if (outcome.kind !== 'open' || closedBy || clientGone) {
         unregister()
         untrack?.()
-        upstream.terminate()
+        if (outcome.kind === 'open') outcome.socket.destroy()
         switch (outcome.kind) {
           case 'refused': {
             // A status that isn't a refusal (200, a redirect) means Zenzefi didn't speak WebSocket here.
@@ -204,19 +177,25 @@ export function createWsRelay(deps: WsRelayDeps) {
         }
       }
 
-      chosenProtocol.set(req, outcome.protocol)
-      requestIds.set(req, meta.requestId)
-      client = completeUpgrade(req, socket, early.length === 1 ? head : Buffer.concat(early))
-      if (!client) {
-        unregister()
-        untrack?.()
-        upstream.terminate()
-        socket.destroy()
-        return logLine(499, { error: 'client left before the upgrade' })
-      }
-      client.binaryType = 'nodebuffer'
+      writeSwitching(socket, key, outcome.protocol, meta.requestId)
       metrics.wsOpen.inc()
-      pipe.attach(client)
+      relay = splice(
+        socket as Socket,
+        outcome.socket,
+        { maxMessageBytes: config.wsMaxMessageBytes, clientFirst: early, upstreamFirst: outcome.head },
+        (end) => {
+          unregister()
+          metrics.wsOpen.dec()
+          const why: WsCloseReason = closedBy ?? (end.code === MESSAGE_TOO_BIG[0] ? 'too_big' : end.by === 'upstream' ? 'upstream' : 'client')
+          metrics.wsClosed[why].inc()
+          // The client's socket is its own (no keep-alive after a 101): its counters are this relay's bytes, frames and handshake included.
+          access.bytesIn = (socket as Socket).bytesRead
+          access.bytesOut = (socket as Socket).bytesWritten
+          untrack?.()
+          meter?.add(access.bytesIn, access.bytesOut)
+          logLine(101, { closedBy: closedBy ?? end.by, code: end.code })
+        },
+      )
     },
   }
 }

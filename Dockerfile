@@ -21,4 +21,4 @@ STOPSIGNAL SIGTERM
 # No curl in this image: node's own fetch asks /health/ready (503 from the start of a shutdown).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health/ready').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"]
-CMD ["node", "--max-semi-space-size=32", "--enable-source-maps", "dist/node/main.mjs"]
+CMD ["node", "--enable-source-maps", "dist/node/main.mjs"]

@@ -672,7 +672,7 @@ async function main() {
         [
           `ping: one client, ${WS_PINGS} sequential send→echo round trips after 200 warm-up. msgs/s: ${WS_CLIENTS} clients each in a closed send→echo loop for ${SECONDS} s (after a ${WARMUP_SECONDS} s warm-up), echoes counted.`,
           "direct = wss to the upstream. floor = a splice relay (the upstream's 101 copied, then the two byte streams piped; no frame parsing).",
-          'gateway = ws://…/api/v1/proxy/ws?token=…: auth, then the ws-library relay (frames parsed and re-sent, both directions).',
+          'gateway = ws://…/api/v1/proxy/ws?token=…: auth, then the two sockets spliced (frame headers followed for the size cap and our closes; nothing re-encoded).',
           machineNote(meter),
         ],
       )

@@ -15,10 +15,10 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs'
-import { availableParallelism, cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { freePort, removeTempDir, spawnTracked, stopChild, tempDir } from './lib/children'
+import { printRunHeader } from './lib/machine'
 import { runMain } from './lib/run-main'
 import { DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, redisReachable } from './lib/services'
 import { startFlags } from './lib/start-command'
@@ -120,16 +120,7 @@ async function main() {
   const dir = tempDir('zenzefi-bench-idle-')
   try {
     execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
-    console.log('Zenzefi idle RSS bench')
-    console.log(`  date    : ${new Date().toISOString()}`)
-    console.log(
-      `  load avg: ${loadavg()
-        .map((v) => v.toFixed(2))
-        .join(' ')} (1/5/15 min) at start`,
-    )
-    console.log(
-      `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
-    )
+    printRunHeader('Zenzefi idle RSS bench')
     console.log(`  gateway : node ${startFlags().join(' ')} dist/node/main.mjs (npm start), WORKERS=1, LOG_LEVEL=info; idle ${IDLE_SECONDS} s`)
 
     const readings: Reading[] = []

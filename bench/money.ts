@@ -13,7 +13,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { availableParallelism, cpus, loadavg } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { sql } from 'drizzle-orm'
 import { createApp } from '../src/app'
 import type { TokenGrant } from '../src/cache/interface'
@@ -31,6 +31,7 @@ import { systemClock } from '../src/services/clock'
 import { balanceOf, checkLedger, moneyTransaction } from '../src/services/ledger'
 import { createTokenService } from '../src/services/tokens'
 import { cpuMs, forkTs, stopChild, type TsChild } from './lib/children'
+import { machineLine } from './lib/machine'
 import { runMain } from './lib/run-main'
 import { DEFAULT_REDIS_URL, openBenchDatabase, redisReachable } from './lib/services'
 import { elapsedUs, measureInterleaved, nowNs, type Summary, summarize } from './lib/stats'
@@ -208,9 +209,7 @@ async function main() {
     const onPglite = database.kind === 'pglite'
 
     console.log('Zenzefi credits bench')
-    console.log(
-      `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
-    )
+    console.log(machineLine())
     console.log(`  database: ${database.label}`)
     console.log(`  load    : ${fmt(startLoad, 2)} (1-min load average when the bench started)`)
     console.log(`  redis   : ${redisUp ? `${redisUrl} (node-redis, RESP3)` : `not reachable at ${redisUrl} — token cache in process only, Redis row skipped`}`)

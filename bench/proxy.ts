@@ -23,7 +23,6 @@ import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
-import { availableParallelism, cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import {
   type BenchCa,
@@ -41,6 +40,7 @@ import {
   tempDir,
 } from './lib/children'
 import type { DownloadLoopJob, DownloadLoopResult, HttpLoadJob, HttpLoadResult, LoadJob, PacedResult, WsLoadResult, WsPingResult } from './lib/load-jobs'
+import { printRunHeader } from './lib/machine'
 import { runMain } from './lib/run-main'
 import { startFlags } from './lib/start-command'
 import { elapsedUs, nowNs } from './lib/stats'
@@ -300,16 +300,7 @@ async function main() {
     // Before any load, but after a registration, a login and the sanity requests (one HTML page rewritten): not
     // idle. What a server holds doing nothing is bench/idle-rss.ts's (npm run bench:proxy runs it first).
     const idleRss = rssMb(gw.pid)
-    console.log('Zenzefi proxy bench')
-    console.log(`  date    : ${new Date().toISOString()}`)
-    console.log(
-      `  load avg: ${loadavg()
-        .map((v) => v.toFixed(2))
-        .join(' ')} (1/5/15 min) at start`,
-    )
-    console.log(
-      `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
-    )
+    printRunHeader('Zenzefi proxy bench')
     console.log(
       `  gateway : node ${startFlags().join(' ')} dist/node/main.mjs (npm start) — RSS ${fmt(idleRss, 0)} MB before the load (after a login and the checks below; idle: bench/idle-rss.ts); database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
     )

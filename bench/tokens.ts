@@ -2,7 +2,7 @@
 // logins (bcrypt cost 12 in the worker pool) slow token checks down. Measured, not asserted.
 import { createHash, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import { availableParallelism, cpus } from 'node:os'
+import { availableParallelism } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { serve } from '@hono/node-server'
@@ -18,6 +18,7 @@ import { createLogger, type Logger } from '../src/logger'
 import { buildNodeDeps, nodeSha256 } from '../src/runtime/node/deps'
 import { systemClock } from '../src/services/clock'
 import { createTokenService } from '../src/services/tokens'
+import { machineLine } from './lib/machine'
 import { runMain } from './lib/run-main'
 import { DEFAULT_REDIS_URL, openBenchDatabase, redisReachable } from './lib/services'
 import { type Case, elapsedUs, measureInterleaved, nowNs, type Summary, summarize } from './lib/stats'
@@ -76,9 +77,7 @@ async function main() {
     cleanup.push(() => database.drop())
 
     console.log('Zenzefi token-check bench')
-    console.log(
-      `  machine : ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}/${process.arch}`,
-    )
+    console.log(machineLine())
     console.log(`  database: ${database.label}`)
     console.log(`  redis   : ${redisUp ? `${redisUrl} (node-redis, RESP3)` : `not reachable at ${redisUrl} — Redis rows skipped`}`)
 

@@ -9,6 +9,7 @@ import type { TokenGrant } from '../cache/interface'
 import type { Config } from '../config'
 import type { UrlMapper } from '../rewrite/url-mapper'
 import type { LaunchCodes } from '../services/launch-codes'
+import { isPromise } from '../services/maybe-async'
 import type { TokenService } from '../services/tokens'
 import { forRequest, type Reply } from './answers'
 import { corsPolicy } from './cors'
@@ -126,7 +127,7 @@ export function createPipeline(steps: Step[], originOf: (origin: string | null |
           if (step.on !== undefined && step.on !== req.kind) continue
           let result = step.run(state)
           // Most steps are synchronous: no await (and no microtask) for them.
-          if (result !== undefined && typeof (result as Promise<StepResult>).then === 'function') result = await result
+          if (isPromise(result)) result = await result
           if (result !== undefined) {
             // An answer of ours ends the request here: what a step held for it is given back.
             state.release()

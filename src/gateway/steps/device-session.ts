@@ -2,6 +2,7 @@
 // memory for a known device, otherwise found or started in the database, where a token
 // already in use on DEVICE_LIMIT other devices is refused with 409 and Retry-After.
 // Runs for WebSocket upgrades too, so a refused one never gets its 101.
+import { andThen } from '../../services/maybe-async'
 import { DEVICE_IN_USE, detailReply, INVALID_TOKEN, type Reply } from '../answers'
 import { deviceOf } from '../device'
 import type { Admission, DeviceSessions } from '../device-sessions'
@@ -12,10 +13,8 @@ export function deviceSession(devices: DeviceSessions | null): Step {
     name: 'device-session',
     run(state) {
       if (!devices) return
-      const admission = devices.admit(deviceOf(state.req), state.req, state.auth!)
       // Known devices are answered synchronously: no await on the hot path.
-      if (admission instanceof Promise) return admission.then((a) => settle(state, a))
-      return settle(state, admission)
+      return andThen(devices.admit(deviceOf(state.req), state.req, state.auth!), (a) => settle(state, a))
     },
   }
 }

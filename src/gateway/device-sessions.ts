@@ -11,6 +11,7 @@ import type { Logger } from '../logger'
 import type { FlushRow, SessionService } from '../services/sessions'
 import { type Device, deviceCookie, deviceKeyInput, newDeviceCookieValue } from './device'
 import type { CloseReason } from './live-sessions'
+import { OpenList } from './open-list'
 
 /** What a transport reports about one proxied request or socket of a session. */
 export interface SessionMeter {
@@ -41,7 +42,7 @@ export class LiveSession implements SessionMeter {
   keys: string[] = []
   /** The Set-Cookie for answers to this device while it has no device cookie (one value, however many answers). */
   cookie: string | null = null
-  readonly closers = new Set<(reason: CloseReason) => void>()
+  readonly closers = new OpenList<(reason: CloseReason) => void>()
   constructor(
     readonly id: string,
     readonly tokenId: string,
@@ -56,7 +57,7 @@ export class LiveSession implements SessionMeter {
   }
 
   track(close: (reason: CloseReason) => void, kind: 'stream' | 'websocket'): () => void {
-    this.closers.add(close)
+    const remove = this.closers.add(close)
     this.open++
     if (kind === 'websocket') this.websockets++
     this.dirty = true
@@ -64,7 +65,7 @@ export class LiveSession implements SessionMeter {
     return () => {
       if (!tracked) return
       tracked = false
-      this.closers.delete(close)
+      remove()
       this.open--
       if (kind === 'websocket') this.websockets--
       this.dirty = true
@@ -113,7 +114,7 @@ export function createDeviceSessions(deps: DeviceSessionsDeps) {
     s.ended = true
     drop(s)
     if (!close) return
-    for (const c of [...s.closers]) {
+    for (const c of s.closers.values()) {
       try {
         c('revoked')
       } catch {

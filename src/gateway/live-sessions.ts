@@ -3,6 +3,7 @@
 // the next request.
 
 import type { TokenCache } from '../cache/interface'
+import { OpenList } from './open-list'
 
 export type CloseReason = 'revoked' | 'expired' | 'shutdown'
 
@@ -18,7 +19,8 @@ interface Session {
 const SWEEP_MS = 1_000
 
 export function createLiveSessions(deps: { cache: TokenCache; now: () => number }) {
-  const byHash = new Map<string, Set<Session>>()
+  // A token's list stays while it is empty and is dropped by the sweep: not added and deleted per request.
+  const byHash = new Map<string, OpenList<Session>>()
   let timer: ReturnType<typeof setInterval> | null = null
 
   // One stream that can't be closed must not stop the others, nor the revocation that got us here.
@@ -31,10 +33,10 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
   }
 
   const closeToken = (hash: string, reason: CloseReason) => {
-    const set = byHash.get(hash)
-    if (!set) return
+    const list = byHash.get(hash)
+    if (!list) return
     byHash.delete(hash)
-    for (const s of set) safeClose(s, reason)
+    for (const s of list.take()) safeClose(s, reason)
   }
 
   // Revocation and deactivation arrive here from this instance and, over Redis, from every other.
@@ -44,14 +46,9 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
 
   const sweep = () => {
     const now = deps.now()
-    for (const [hash, set] of byHash) {
-      for (const s of set) {
-        if (s.expiresAt !== null && s.expiresAt <= now) {
-          set.delete(s)
-          safeClose(s, 'expired')
-        }
-      }
-      if (set.size === 0) byHash.delete(hash)
+    for (const [hash, list] of byHash) {
+      for (const s of list.take((s) => s.expiresAt !== null && s.expiresAt <= now)) safeClose(s, 'expired')
+      if (list.size === 0) byHash.delete(hash)
     }
     if (byHash.size === 0 && timer) {
       clearInterval(timer)
@@ -81,9 +78,9 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
       close(reason)
     }
     const session: Session = { expiresAt, kind, close: onEnd === undefined ? close : closeAndEnd }
-    let set = byHash.get(hash)
-    if (!set) byHash.set(hash, (set = new Set()))
-    set.add(session)
+    let list = byHash.get(hash)
+    if (!list) byHash.set(hash, (list = new OpenList()))
+    const remove = list.add(session)
     if (!timer) {
       timer = setInterval(sweep, SWEEP_MS)
       // Unref'd where timers support it (Node), so open sessions never keep a process alive.
@@ -91,10 +88,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
     }
     return () => {
       end()
-      const s = byHash.get(hash)
-      if (!s) return
-      s.delete(session)
-      if (s.size === 0) byHash.delete(hash)
+      remove()
     }
   }
 
@@ -141,20 +135,16 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
      */
     closeAll(reason: CloseReason, kind?: SessionKind) {
       const chosen: Session[] = []
-      for (const [hash, set] of byHash) {
-        for (const s of set) {
-          if (kind !== undefined && s.kind !== kind) continue
-          set.delete(s)
-          chosen.push(s)
-        }
-        if (set.size === 0) byHash.delete(hash)
+      for (const [hash, list] of byHash) {
+        chosen.push(...list.take((s) => kind === undefined || s.kind === kind))
+        if (list.size === 0) byHash.delete(hash)
       }
       for (const s of chosen) safeClose(s, reason)
     },
     /** Open sessions of one kind for one token on this instance. */
     count(hash: string, kind: SessionKind): number {
       let n = 0
-      for (const s of byHash.get(hash) ?? []) if (s.kind === kind) n++
+      for (const s of byHash.get(hash)?.values() ?? []) if (s.kind === kind) n++
       return n
     },
     get size() {

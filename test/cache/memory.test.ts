@@ -14,9 +14,11 @@ describe('in-process tier', () => {
     expect(lru.get('a')).toBeNull()
   })
 
-  it('stays within its size, evicting the least recently used', () => {
-    const lru = new MemoryLru(3)
+  it('stays within its size, evicting the least recently used (recency kept to the second)', () => {
+    let now = 0
+    const lru = new MemoryLru(3, () => now)
     for (const k of ['a', 'b', 'c']) lru.set(k, grant(1), 60_000)
+    now = 1000
     lru.get('a') // a is now the most recent
     lru.set('d', grant(4), 60_000)
     expect(lru.size).toBe(3)

@@ -57,7 +57,7 @@ export class LiveSession implements SessionMeter {
   }
 
   track(close: (reason: CloseReason) => void, kind: 'stream' | 'websocket'): () => void {
-    const remove = this.closers.add(close)
+    const slot = this.closers.add(close)
     this.open++
     if (kind === 'websocket') this.websockets++
     this.dirty = true
@@ -65,7 +65,7 @@ export class LiveSession implements SessionMeter {
     return () => {
       if (!tracked) return
       tracked = false
-      remove()
+      this.closers.remove(slot)
       this.open--
       if (kind === 'websocket') this.websockets--
       this.dirty = true

@@ -80,7 +80,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
     const session: Session = { expiresAt, kind, close: onEnd === undefined ? close : closeAndEnd }
     let list = byHash.get(hash)
     if (!list) byHash.set(hash, (list = new OpenList()))
-    const remove = list.add(session)
+    const slot = list.add(session)
     if (!timer) {
       timer = setInterval(sweep, SWEEP_MS)
       // Unref'd where timers support it (Node), so open sessions never keep a process alive.
@@ -88,7 +88,7 @@ export function createLiveSessions(deps: { cache: TokenCache; now: () => number 
     }
     return () => {
       end()
-      remove()
+      list.remove(slot)
     }
   }
 

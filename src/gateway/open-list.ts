@@ -4,24 +4,25 @@
 // request's closures reach (measured under load: ~9 KB of every proxied request promoted, so
 // minor GCs took ~10 ms each instead of ~1). An array with swap-removal lets them die young.
 
-interface Slot<T> {
+/** One entry's place, handed back by add() and given to remove(). */
+export interface OpenSlot<T> {
   value: T
   /** Position in the array; -1 once removed. */
   index: number
 }
 
 export class OpenList<T> {
-  private slots: Slot<T>[] = []
+  private slots: OpenSlot<T>[] = []
 
   get size(): number {
     return this.slots.length
   }
 
-  /** Adds one entry; the returned function removes it (again: no effect). */
-  add(value: T): () => void {
-    const slot: Slot<T> = { value, index: this.slots.length }
+  /** Adds one entry; remove() with what it returns takes it out. */
+  add(value: T): OpenSlot<T> {
+    const slot: OpenSlot<T> = { value, index: this.slots.length }
     this.slots.push(slot)
-    return () => this.remove(slot)
+    return slot
   }
 
   /** A copy of the entries, safe to act on while they remove themselves. */
@@ -31,7 +32,7 @@ export class OpenList<T> {
 
   /** Removes and returns the entries that match (all of them without a test). */
   take(test?: (value: T) => boolean): T[] {
-    const kept: Slot<T>[] = []
+    const kept: OpenSlot<T>[] = []
     const taken: T[] = []
     for (const s of this.slots) {
       if (test && !test(s.value)) {
@@ -46,7 +47,8 @@ export class OpenList<T> {
     return taken
   }
 
-  private remove(slot: Slot<T>): void {
+  /** Takes one entry out; again, or once take() has taken it: no effect. */
+  remove(slot: OpenSlot<T>): void {
     if (slot.index < 0) return
     const last = this.slots.pop()!
     if (last !== slot) {

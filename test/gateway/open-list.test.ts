@@ -2,39 +2,39 @@ import { describe, expect, it } from 'vitest'
 import { OpenList } from '../../src/gateway/open-list'
 
 describe('open list', () => {
-  it('holds what was added until its remover runs; a second run changes nothing', () => {
+  it('holds what was added until it is removed; removing it again changes nothing', () => {
     const list = new OpenList<string>()
-    const removeA = list.add('a')
-    const removeB = list.add('b')
+    const a = list.add('a')
+    const b = list.add('b')
     list.add('c')
-    removeA()
+    list.remove(a)
     expect(list.values().sort()).toEqual(['b', 'c'])
-    removeA()
+    list.remove(a)
     expect(list.size).toBe(2)
-    removeB()
+    list.remove(b)
     expect(list.values()).toEqual(['c'])
   })
 
   it('removes any entry in any order, 1,000 of them, leaving exactly the rest', () => {
     const list = new OpenList<number>()
-    const removers = Array.from({ length: 1000 }, (_, i) => list.add(i))
+    const slots = Array.from({ length: 1000 }, (_, i) => list.add(i))
     // Every third, from the back, then the middle ones: swap-removal must keep positions right.
-    for (let i = 999; i >= 0; i -= 3) removers[i]!()
-    for (let i = 400; i < 600; i++) removers[i]!()
+    for (let i = 999; i >= 0; i -= 3) list.remove(slots[i]!)
+    for (let i = 400; i < 600; i++) list.remove(slots[i]!)
     const expected = Array.from({ length: 1000 }, (_, i) => i).filter((i) => (999 - i) % 3 !== 0 && (i < 400 || i >= 600))
     expect(list.values().sort((a, b) => a - b)).toEqual(expected)
   })
 
-  it('take() hands over the matching entries, whose removers are then spent', () => {
+  it('take() hands over the matching entries, which removing again then leaves alone', () => {
     const list = new OpenList<{ kind: string }>()
     const ws = { kind: 'websocket' }
     const stream = { kind: 'stream' }
-    const removeWs = list.add(ws)
-    const removeStream = list.add(stream)
+    const wsSlot = list.add(ws)
+    const streamSlot = list.add(stream)
     expect(list.take((s) => s.kind === 'websocket')).toEqual([ws])
-    removeWs() // already taken: must not remove the stream that moved into its place
+    list.remove(wsSlot) // already taken: must not remove the stream that moved into its place
     expect(list.values()).toEqual([stream])
-    removeStream()
+    list.remove(streamSlot)
     expect(list.take()).toEqual([])
   })
 
@@ -42,9 +42,9 @@ describe('open list', () => {
     const list = new OpenList<() => void>()
     const closed: number[] = []
     for (let i = 0; i < 5; i++) {
-      const remove = list.add(() => {
+      const slot = list.add(() => {
         closed.push(i)
-        remove()
+        list.remove(slot)
       })
     }
     for (const close of list.values()) close()

@@ -75,20 +75,26 @@ export function serializeError(err: unknown): Fields {
   return { name: nameOf(e), message: e.message, code, stack }
 }
 
-/** Field names seen so far and whether each is secret-looking: a handful of names, tested once each. */
-const secretName = new Map<string, boolean>()
-function isSecretName(key: string): boolean {
-  let secret = secretName.get(key)
-  if (secret === undefined) {
-    secret = SECRET_KEY.test(key)
+/** What a line needs to know of a field name: whether it looks secret, and its `,"name":` as written. */
+interface FieldName {
+  secret: boolean
+  prefix: string
+}
+/** Field names seen so far, each worked out once: a handful of names. */
+const fieldNames = new Map<string, FieldName>()
+function fieldName(key: string): FieldName {
+  let name = fieldNames.get(key)
+  if (name === undefined) {
+    name = { secret: SECRET_KEY.test(key), prefix: `,${JSON.stringify(key)}:` }
     // Names come from our code, not from requests; the bound only guards against a caller that builds them.
-    if (secretName.size < 1024) secretName.set(key, secret)
+    if (fieldNames.size < 1024) fieldNames.set(key, name)
   }
-  return secret
+  return name
 }
 
 /** One field's value as a line may show it. */
-const safeValue = (key: string, v: unknown) => (isSecretName(key) ? '[redacted]' : v instanceof Error ? serializeError(v) : v)
+const shown = (name: FieldName, v: unknown) => (name.secret ? '[redacted]' : v instanceof Error ? serializeError(v) : v)
+const safeValue = (key: string, v: unknown) => shown(fieldName(key), v)
 
 export function redact(fields: Fields): Fields {
   const out: Fields = {}
@@ -131,9 +137,10 @@ function lineOf(level: Level, msg: string, fields: Fields | undefined): string {
     // A field named like one of the three above replaces it in place, as in one object.
     if ('time' in fields || 'level' in fields || 'msg' in fields) return JSON.stringify({ time: isoNow(), level, msg, ...redact(fields) })
     for (const k in fields) {
-      const v = safeValue(k, fields[k])
+      const name = fieldName(k)
+      const v = shown(name, fields[k])
       if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue
-      out += `,${quote(k)}:${jsonOf(v)}`
+      out += name.prefix + jsonOf(v)
     }
   }
   return `${out}}`

@@ -34,7 +34,8 @@ console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped
 process.exit(failed === 0 ? 0 : 1)
 
 function firstLine(text) {
-  return String(text ?? '')
-    .split('\n', 1)[0]
-    .slice(0, 300)
+  const line = String(text ?? '').split('\n', 1)[0]
+  // Vitest's timeout error carries the stack of where the test was declared, message and all.
+  if (line === 'Error: STACK_TRACE_ERROR') return 'timed out (the test or one of its hooks)'
+  return line.slice(0, 300)
 }

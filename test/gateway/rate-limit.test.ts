@@ -46,14 +46,15 @@ describe('PROXY_MAX_IN_FLIGHT', () => {
   const f = gatewayFixture({ PROXY_MAX_IN_FLIGHT: '3' })
 
   it('3 slow requests of one token in flight: the 4th is a 429 that never reaches Zenzefi; a place frees when one ends', async () => {
-    const held: ServerResponse[] = []
+    // Upstream holds every /slow request open; the three may arrive in any order.
+    const held = new Map<string, ServerResponse>()
     f.up.on((req, res) => {
-      if (req.url === '/slow') held.push(res)
+      if (req.url!.startsWith('/slow')) held.set(req.url!, res)
       else res.end('fast')
     })
     const { token } = await customer(f.gw.t)
-    const slow = [get(f, '/slow', token), get(f, '/slow', token), get(f, '/slow', token)]
-    await until(() => held.length === 3)
+    const slow = [0, 1, 2].map((n) => get(f, `/slow?${n}`, token))
+    await until(() => held.size === 3)
     const fourth = await get(f, '/fast', token)
     expect(fourth.status).toBe(429)
     expect(await fourth.json()).toEqual({
@@ -63,18 +64,19 @@ describe('PROXY_MAX_IN_FLIGHT', () => {
       retry_after: 1,
     })
     expect(reached(f, '/fast')).toBe(0)
-    held.shift()!.end('done')
+    held.get('/slow?0')!.end('done')
+    held.delete('/slow?0')
     expect(await (await slow[0]!).text()).toBe('done')
     await until(() => f.gw.t.gateway.proxyLimits!.inFlight.values().next().value === 2)
     expect((await get(f, '/fast', token)).status).toBe(200)
     // A client that goes away gives its place back too.
-    const gone = http.get(`${f.gw.url}/api/v1/proxy/slow`, { headers: { 'x-access-token': token } })
+    const gone = http.get(`${f.gw.url}/api/v1/proxy/slow?gone`, { headers: { 'x-access-token': token } })
     gone.on('error', () => {})
-    await until(() => held.length === 3)
+    await until(() => held.size === 3)
     gone.destroy()
     await until(() => f.gw.t.gateway.proxyLimits!.inFlight.values().next().value === 2)
     expect((await get(f, '/fast', token)).status).toBe(200)
-    for (const res of held.splice(0)) res.end('done')
+    for (const res of held.values()) res.end('done')
     await Promise.all(slow.slice(1).map(async (p) => (await p).text()))
     await until(() => f.gw.t.gateway.proxyLimits!.inFlight.size === 0)
   })

@@ -513,16 +513,21 @@ describe.skipIf(!hasChromium)('the account page in a real browser', () => {
     const d = await attack('d')
     outcomes.d = d.outcome
     expect(d.outcome).toMatch(/^BLOCKED contentDocument=null; /)
-    const frame = zz.frames().find((f) => f.name() === 'account-frame')!
+    // The cookie never went with it (SameSite=Lax, a cross-site frame): the page sent it to /login.
+    // Waited for: on a slow machine the script's 4 s may pass before the frame has got there.
+    const framedLines = () =>
+      accessLines(d.mark, /^\/(login)?$/)
+        .map((l) => `${l.method} ${l.path} ${l.status}`)
+        .join(', ')
+    await expect.poll(framedLines, { timeout: 15_000 }).toBe('GET / 303, GET /login 200')
+    outcomes.dServer = framedLines()
+    // Found by its element: a frame's name as the browser reports it can lag its navigation.
+    const frame = await (await zz.locator('iframe[name="account-frame"]').elementHandle())?.contentFrame()
     expect(frame).toBeTruthy()
-    const framed = await frame.content()
+    await frame!.waitForLoadState()
+    const framed = await frame!.content()
     expect(framed).not.toContain('id="account"')
     expect(framed).not.toContain('/assets/account.css')
-    // And the cookie never went with it (SameSite=Lax, a cross-site frame): the page sent it to /login.
-    outcomes.dServer = accessLines(d.mark, /^\/(login)?$/)
-      .map((l) => `${l.method} ${l.path} ${l.status}`)
-      .join(', ')
-    expect(outcomes.dServer).toBe('GET / 303, GET /login 200')
 
     // e. A service worker under the proxy prefix: the gateway answers its script fetch 403.
     const e = await attack('e')

@@ -21,10 +21,14 @@ const HOUR_MS = 3_600_000
 // A token not yet used has no expiry; its cache entry is still refreshed hourly.
 const UNACTIVATED_TTL_S = 3_600
 
-export interface TokenView {
-  id: string
+export interface TokenView extends TokenSummary {
   /** null only if SECRET_KEY changed since purchase (the stored copy can no longer be decrypted). */
   token: string | null
+}
+
+/** A token as listed on a page: everything but the token itself, so listing decrypts nothing. */
+export interface TokenSummary {
+  id: string
   durationHours: number
   createdAt: Date
   activatedAt: Date | null
@@ -78,9 +82,8 @@ export function createTokenService(deps: {
 
   const isLive = (row: Pick<AccessTokenRow, 'isActive' | 'expiresAt'>, now: Date) => row.isActive && (row.expiresAt === null || row.expiresAt > now)
 
-  const view = async (row: AccessTokenRow, now: Date): Promise<TokenView> => ({
+  const summary = (row: AccessTokenRow, now: Date): TokenSummary => ({
     id: row.id,
-    token: await cipher.decrypt(row.tokenCiphertext),
     durationHours: row.durationHours,
     createdAt: row.createdAt,
     activatedAt: row.activatedAt,
@@ -89,6 +92,7 @@ export function createTokenService(deps: {
     costMinor: row.costMinor,
     refundable: row.isActive && row.activatedAt === null && row.costMinor > 0,
   })
+  const view = async (row: AccessTokenRow, now: Date): Promise<TokenView> => ({ ...summary(row, now), token: await cipher.decrypt(row.tokenCiphertext) })
 
   const ttlSeconds = (g: TokenGrant, nowMs: number) => (g.expiresAt === null ? UNACTIVATED_TTL_S : Math.floor((g.expiresAt - nowMs) / 1000))
 
@@ -157,6 +161,14 @@ export function createTokenService(deps: {
     return { hash, grant }
   }
 
+  const liveAt = (now: Date) => and(eq(accessTokens.isActive, true), or(isNull(accessTokens.expiresAt), gt(accessTokens.expiresAt, now)))
+  const rowsOf = (userId: string, activeOnly: boolean, now: Date) =>
+    db
+      .select()
+      .from(accessTokens)
+      .where(activeOnly ? and(eq(accessTokens.userId, userId), liveAt(now)) : eq(accessTokens.userId, userId))
+      .orderBy(desc(accessTokens.createdAt), desc(accessTokens.id))
+
   const expired = (g: TokenGrant, nowMs: number) => g.expiresAt !== null && g.expiresAt <= nowMs
 
   const service = {
@@ -200,15 +212,25 @@ export function createTokenService(deps: {
       return { token: { ...(await view(row!, now)), token }, costMinor: price, newBalance }
     },
 
+    /** The user's tokens, newest first, each with the token itself (the JSON API shows it). */
     async listForUser(userId: string, activeOnly: boolean): Promise<TokenView[]> {
       const now = clock.now()
-      const live = and(eq(accessTokens.isActive, true), or(isNull(accessTokens.expiresAt), gt(accessTokens.expiresAt, now)))
-      const rows = await db
+      return Promise.all((await rowsOf(userId, activeOnly, now)).map((r) => view(r, now)))
+    },
+
+    /** The same list without the tokens: what a page shows, decrypting none. */
+    async summariesForUser(userId: string, activeOnly: boolean): Promise<TokenSummary[]> {
+      const now = clock.now()
+      return (await rowsOf(userId, activeOnly, now)).map((r) => summary(r, now))
+    },
+
+    /** One live token of the user's, decrypted (Copy on the account page); null if it isn't theirs or isn't live. */
+    async revealOwn(userId: string, tokenId: string): Promise<string | null> {
+      const [row] = await db
         .select()
         .from(accessTokens)
-        .where(activeOnly ? and(eq(accessTokens.userId, userId), live) : eq(accessTokens.userId, userId))
-        .orderBy(desc(accessTokens.createdAt), desc(accessTokens.id))
-      return Promise.all(rows.map((r) => view(r, now)))
+        .where(and(eq(accessTokens.id, tokenId), eq(accessTokens.userId, userId), liveAt(clock.now())))
+      return row ? cipher.decrypt(row.tokenCiphertext) : null
     },
 
     /**

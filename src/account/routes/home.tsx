@@ -39,7 +39,7 @@ export async function homeData(deps: HomeDeps, user: UserRow): Promise<HomeData>
   const { db, config } = deps
   const [balanceMinor, tokens, payments, page, live, browsers] = await Promise.all([
     balanceOf(db, user.id),
-    deps.tokens.listForUser(user.id, false),
+    deps.tokens.summariesForUser(user.id, false),
     deps.payments.listForUser(user.id, 10),
     history(db, user.id, { limit: 20, offset: 0 }),
     deps.proxySessions.list({ userId: user.id, active: true, limit: 20, offset: 0 }),
@@ -74,7 +74,7 @@ export function homeRoutes(deps: HomeDeps & { accountOrigin: string }) {
   router.get('/state', sameOriginRead(deps.accountOrigin), signedIn(deps.sessions, { json: true }), async (c) => {
     const user = c.get('user')
     const now = deps.clock.now()
-    const [balance, tokens] = await Promise.all([balanceOf(deps.db, user.id), deps.tokens.listForUser(user.id, false)])
+    const [balance, tokens] = await Promise.all([balanceOf(deps.db, user.id), deps.tokens.summariesForUser(user.id, false)])
     return c.json({
       now: now.toISOString(),
       balance: formatMinor(balance),

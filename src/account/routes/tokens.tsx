@@ -88,13 +88,13 @@ export function tokenPageRoutes(
   router.post('/tokens/:id/reveal', async (c) => {
     const id = tokenIdOf(c)
     const user = c.get('user')
-    const found = id ? (await tokens.listForUser(user.id, true)).find((t) => t.id === id) : undefined
-    if (!found?.token) {
+    const token = id ? await tokens.revealOwn(user.id, id) : null
+    if (!token) {
       if ((c.req.header('accept') ?? '').includes('application/json')) return c.json({ detail: 'Token not found' }, 404)
       return notFound(c)
     }
-    if ((c.req.header('accept') ?? '').includes('application/json')) return c.json({ token: found.token })
-    return c.html(<RevealPage user={user} token={found.token} />)
+    if ((c.req.header('accept') ?? '').includes('application/json')) return c.json({ token })
+    return c.html(<RevealPage user={user} token={token} />)
   })
 
   return router

@@ -7,14 +7,14 @@ import { formatMinor } from '../../money/znc'
 import type { HistoryItem } from '../../services/ledger'
 import type { PaymentView } from '../../services/payments'
 import type { SessionListRow } from '../../services/sessions'
-import type { TokenView } from '../../services/tokens'
+import type { TokenSummary } from '../../services/tokens'
 import { Layout, Message, When } from './layout'
 
 export interface HomeData {
   user: UserRow
   now: Date
   balanceMinor: number
-  tokens: TokenView[]
+  tokens: TokenSummary[]
   prices: Array<{ hours: number; priceMinor: number }>
   payments: PaymentView[]
   history: HistoryItem[]
@@ -37,7 +37,7 @@ export function timeLeft(ms: number): string {
   return `${d > 0 ? `${d}d ` : ''}${hh}:${mm}:${ss}`
 }
 
-function tokenState(t: TokenView, now: Date): { label: string; live: boolean } {
+function tokenState(t: TokenSummary, now: Date): { label: string; live: boolean } {
   if (!t.isActive && t.expiresAt && t.expiresAt <= now) return { label: 'expired', live: false }
   if (!t.isActive) return { label: 'revoked', live: false }
   if (t.expiresAt && t.expiresAt <= now) return { label: 'expired', live: false }
@@ -45,7 +45,7 @@ function tokenState(t: TokenView, now: Date): { label: string; live: boolean } {
   return { label: 'active', live: true }
 }
 
-function TokenRow(props: { t: TokenView; now: Date }) {
+function TokenRow(props: { t: TokenSummary; now: Date }) {
   const { t, now } = props
   const state = tokenState(t, now)
   return (

@@ -9,6 +9,8 @@
 //   BENCH_SESSIONS  1: phase 1 also runs a gateway with proxy sessions off (PROXY_SESSIONS=off: no device lookup,
 //                   no counting) beside the first (sessions on), for the cost of sessions per request
 //   BENCH_BODIES    phase-1 resources, e.g. "/1k.json" (default /1k.json,/small,/64k)
+//   BENCH_REPEAT    phase-1 rounds per cell (default 1): each round runs every path once, in an order rotated
+//                   round by round, and the table shows each path's median — for A/B ratios on a noisy machine
 //   BENCH_PHASES    which phases to run, e.g. "1,3" (default all: 1,2,3,4,5)
 //   BENCH_BIG_BYTES size of the phase-3 download (default 1 GiB)
 //   BENCH_CPU_PROF  a directory: run the floor and the gateway with --cpu-prof; profiles land in its floor/ and
@@ -59,6 +61,7 @@ const FEATURES_ON: NodeJS.ProcessEnv = {
   PROXY_MAX_IN_FLIGHT: '100000',
 }
 const FEATURES_OFF: NodeJS.ProcessEnv = { RATE_LIMITS: 'off', METRICS_ADDR: 'off', LOG_LEVEL: 'warn' }
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 1))
 const PHASES = new Set((process.env.BENCH_PHASES || '1,2,3,4,5').split(',').map((s) => s.trim()))
 const BIG_BYTES = Number(process.env.BENCH_BIG_BYTES || 1024 * 1024 * 1024)
 const PLAIN_UPSTREAM = process.env.BENCH_UPSTREAM === 'http'
@@ -89,6 +92,11 @@ interface Path {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? a / b : Number.NaN)
 const per = (amount: number, count: number, scale = 1) => (count > 0 ? (amount / count) * scale : Number.NaN)
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
 const met = (ok: boolean) => (ok ? 'met' : 'MISSED')
 
 /** GET with node:http(s), the whole body in memory (for the sanity checks only). */
@@ -347,9 +355,13 @@ async function main() {
         handshakes: number
       }
       const rows: Row[] = []
+      const measured = [...all, ...(barePath ? [barePath] : []), ...(nosessPath ? [nosessPath] : [])]
+      // Round r starts at path r: a path that always ran first (or right after the heaviest) would carry that bias.
+      const turns = Array.from({ length: REPEAT }, (_, r) => measured.map((_, i) => measured[(i + r) % measured.length]!)).flat()
       for (const body of BODIES) {
         for (const conns of [32, 256]) {
-          for (const p of [...all, ...(barePath ? [barePath] : []), ...(nosessPath ? [nosessPath] : [])]) {
+          const samples: Row[] = []
+          for (const p of turns) {
             const job = (seconds: number, settle = 0): HttpLoadJob => ({
               kind: 'http',
               url: p.base + body,
@@ -367,7 +379,7 @@ async function main() {
             const r = await load.request<HttpLoadResult>(job(SECONDS, SETTLE_SECONDS))
             const wallMs = elapsedUs(t0) / 1000
             const cpu = proxyCpu(p) - c0
-            rows.push({
+            samples.push({
               body,
               conns,
               path: p,
@@ -379,6 +391,30 @@ async function main() {
               handshakes: (await upstreamHandshakes()) - h0,
             })
           }
+          for (const p of measured) rows.push(medianRow(samples.filter((x) => x.path === p)))
+        }
+      }
+      /** One path's rounds in a cell as one row: medians of rates, latencies and CPU; sums of counts. */
+      function medianRow(of: Row[]): Row {
+        const m = (f: (x: Row) => number) => median(of.map(f))
+        const sum = (f: (x: Row) => number) => of.reduce((n, x) => n + f(x), 0)
+        const first = of[0]!
+        return {
+          ...first,
+          r: {
+            ...first.r,
+            perSec: m((x) => x.r.perSec),
+            latency: { ...first.r.latency, p50: m((x) => x.r.latency.p50), p99: m((x) => x.r.latency.p99) },
+            total: sum((x) => x.r.total),
+            non2xx: sum((x) => x.r.non2xx),
+            errors: sum((x) => x.r.errors),
+            timeouts: sum((x) => x.r.timeouts),
+          },
+          cpuPer1k: m((x) => x.cpuPer1k),
+          cpuPct: m((x) => x.cpuPct),
+          upCpuPer1k: m((x) => x.upCpuPer1k),
+          othersPct: Math.max(...of.map((x) => x.othersPct)),
+          handshakes: sum((x) => x.handshakes),
         }
       }
       const floorOf = (row: Row) => rows.find((x) => x.body === row.body && x.conns === row.conns && x.path.name === 'floor')!
@@ -425,7 +461,7 @@ async function main() {
           ]
         }),
         [
-          `autocannon, pipelining 1, ${SECONDS} s per run after a ${WARMUP_SECONDS} s warm-up run of the same path (+ 4 requests per connection, ending with none in flight); the paths take turns per cell.`,
+          `autocannon, pipelining 1, ${SECONDS} s per run after a ${WARMUP_SECONDS} s warm-up run of the same path (+ 4 requests per connection, ending with none in flight); the paths take turns per cell${REPEAT > 1 ? `, ${REPEAT} rounds in rotated order, each figure the median of its rounds (errors and handshakes summed, others % the highest)` : ''}.`,
           `req/s and latency: 2xx responses after the first ${SETTLE_SECONDS} s (connection set-up; direct opens a TLS session per connection). Latency is autocannon's per-response time, not its whole-ms histogram.`,
           'proxy CPU: utime+stime of the floor / gateway process over the whole run ÷ all responses; % is of one core. upstream CPU: the upstream process likewise.',
           'upstream TLS handshakes: connections the upstream accepted during the measured run (direct: one per autocannon connection; a proxy with warm keep-alive: ~0).',

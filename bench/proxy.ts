@@ -6,6 +6,8 @@
 //   BENCH_SECONDS   measured seconds per load run (default 5)
 //   BENCH_FEATURES  1: phase 1 also runs a second gateway with limits, metrics and info logs off ("bare") beside
 //                   the first with them on (limits set never to refuse), for the cost of those features
+//   BENCH_BARE_WITH JSON of environment for the "bare" gateway on top of its features-off settings, to price one
+//                   feature at a time, e.g. '{"LOG_LEVEL":"info"}' (bare with only the access log on)
 //   BENCH_SESSIONS  1: phase 1 also runs a gateway with proxy sessions off (PROXY_SESSIONS=off: no device lookup,
 //                   no counting) beside the first (sessions on), for the cost of sessions per request
 //   BENCH_BODIES    phase-1 resources, e.g. "/1k.json" (default /1k.json,/small,/64k)
@@ -60,7 +62,7 @@ const FEATURES_ON: NodeJS.ProcessEnv = {
   PROXY_RATE_BURST: '1000000',
   PROXY_MAX_IN_FLIGHT: '100000',
 }
-const FEATURES_OFF: NodeJS.ProcessEnv = { RATE_LIMITS: 'off', METRICS_ADDR: 'off', LOG_LEVEL: 'warn' }
+const FEATURES_OFF: NodeJS.ProcessEnv = { RATE_LIMITS: 'off', METRICS_ADDR: 'off', LOG_LEVEL: 'warn', ...JSON.parse(process.env.BENCH_BARE_WITH || '{}') }
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 1))
 const PHASES = new Set((process.env.BENCH_PHASES || '1,2,3,4,5').split(',').map((s) => s.trim()))
 const BIG_BYTES = Number(process.env.BENCH_BIG_BYTES || 1024 * 1024 * 1024)

@@ -17,7 +17,8 @@
 //   BENCH_BIG_BYTES size of the phase-3 download (default 1 GiB)
 //   BENCH_CPU_PROF  a directory: run the floor and the gateway with --cpu-prof; profiles land in its floor/ and
 //                   gateway/ (one file per thread: the largest is the main thread, the others tsx's loader)
-//   BENCH_GATEWAY_LOG  where the gateway's stdout goes: "file" (default, a file in the temp dir) or "null" (/dev/null)
+//   BENCH_GATEWAY_LOG  where the gateway's stdout goes: "file" (default, a file in the temp dir), "null" (/dev/null)
+//                   or "pipe" (a pipe this process reads and drops, as a container's log driver reads it)
 //   DATABASE_URL, REDIS_URL  passed through to the gateway (default: embedded PGlite, in-process cache)
 //   BENCH_WORKERS   the gateway's WORKERS (default 1; more needs DATABASE_URL and REDIS_URL)
 //   BENCH_UPSTREAM  https (default: Zenzefi-like, TLS hides part of a proxy's own cost) or http (a tunnel end
@@ -68,7 +69,7 @@ const PHASES = new Set((process.env.BENCH_PHASES || '1,2,3,4,5').split(',').map(
 const BIG_BYTES = Number(process.env.BENCH_BIG_BYTES || 1024 * 1024 * 1024)
 const PLAIN_UPSTREAM = process.env.BENCH_UPSTREAM === 'http'
 const UPSTREAM_SCHEME = PLAIN_UPSTREAM ? 'http' : 'https'
-const LOG_SINK = process.env.BENCH_GATEWAY_LOG === 'null' ? 'null' : 'file'
+const LOG_SINK = process.env.BENCH_GATEWAY_LOG === 'null' || process.env.BENCH_GATEWAY_LOG === 'pipe' ? process.env.BENCH_GATEWAY_LOG : 'file'
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null
 const FIXED_RATE = 1000
 const FIXED_RATE_CONNECTIONS = 10
@@ -180,9 +181,9 @@ async function startGateway(dir: string, upstreamUrl: string, ca: BenchCa, name 
   const prof = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, name)}`] : []
   // The production entry as `npm start` runs it: built to plain JavaScript first.
   execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
-  const child = spawnTracked(process.execPath, [...prof, ...startFlags(), 'dist/node/main.mjs'], { env, stdoutFd: fd })
+  const child = spawnTracked(process.execPath, [...prof, ...startFlags(), 'dist/node/main.mjs'], { env, stdoutFd: LOG_SINK === 'pipe' ? 'pipe' : fd })
   closeSync(fd)
-  const tail = () => (logFile ? `:\n${readFileSync(logFile, 'utf8').slice(-3000)}` : ' (BENCH_GATEWAY_LOG=null: no log to show)')
+  const tail = () => (logFile ? `:\n${readFileSync(logFile, 'utf8').slice(-3000)}` : ` (BENCH_GATEWAY_LOG=${LOG_SINK}: no log to show)`)
   const deadline = Date.now() + 120_000
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gateway exited (${child.exitCode ?? child.signalCode}) at start${tail()}`)
@@ -312,7 +313,7 @@ async function main() {
     const idleRss = rssMb(gw.pid)
     printRunHeader('Zenzefi proxy bench')
     console.log(
-      `  gateway : node ${startFlags().join(' ')} dist/node/main.mjs (npm start) — RSS ${fmt(idleRss, 0)} MB before the load (after a login and the checks below; idle: bench/idle-rss.ts); database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : '/dev/null'}; BCRYPT_ROUNDS=4`,
+      `  gateway : node ${startFlags().join(' ')} dist/node/main.mjs (npm start) — RSS ${fmt(idleRss, 0)} MB before the load (after a login and the checks below; idle: bench/idle-rss.ts); database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : LOG_SINK === 'pipe' ? 'a pipe read by the bench' : '/dev/null'}; BCRYPT_ROUNDS=4`,
     )
     console.log(
       `  upstream: ${upstreamUrl} (${PLAIN_UPSTREAM ? 'node:http' : 'node:https, test CA'}, own process); floor: node:http → ${PLAIN_UPSTREAM ? 'http' : 'https'}.Agent({keepAlive}) pipe, own process`,

@@ -44,6 +44,18 @@ describe('stdout log', () => {
     ).toEqual(['first', 'trouble'])
   })
 
+  it('keeps lines whole and in order past the hold size, whatever their characters', async () => {
+    capture()
+    const log = stdoutLogger('info')
+    const long = 'ü€😀'.repeat(9000) // longer than the whole hold buffer once encoded
+    const sent = Array.from({ length: 400 }, (_, i) => (i === 150 ? long : `zeile ${i} — ${'é'.repeat(i % 7)}`))
+    for (const msg of sent) log.info(msg, { i: sent.indexOf(msg) })
+    await sleep(60)
+    const lines = writes.join('').trimEnd().split('\n')
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(sent)
+    expect(writes.length).toBeGreaterThan(1)
+  })
+
   it('a line held when the process exits is still written', () => {
     const script = `
       import { stdoutLogger } from './src/runtime/node/stdout-log.ts'

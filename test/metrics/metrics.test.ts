@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, metricsAddress } from '../../src/config'
 import { gatewayMetrics, routeTemplate, statusClassIndex } from '../../src/metrics/gateway'
 import { noopMetrics } from '../../src/metrics/interface'
 import { createNodeMetrics, metricsTokenCheck, nodeMetricsFor } from '../../src/runtime/node/metrics'
-import { parseExposition, seriesValue } from './prom-text'
+import { parseExposition, seriesKey, seriesValue } from './prom-text'
 
 describe('metrics port', () => {
   it('the no-op takes every call', () => {
@@ -26,6 +26,26 @@ describe('metrics port', () => {
     expect(e.samples.get('zenzefi_rate_limited_total{policy="login_lock"}')).toBe(0)
     expect(seriesValue(e, 'zenzefi_proxy_bytes_total', { direction: 'out' })).toBe(4)
     expect(seriesValue(e, 'zenzefi_token_checks_total', { tier: 'redis', result: 'miss' })).toBe(1)
+  })
+
+  it('histograms: cumulative buckets, +Inf, sum and count, every bound series exported from the start', async () => {
+    const m = createNodeMetrics()
+    const g = gatewayMetrics(m)
+    const api = g.api('/api/v1/x', 'GET')
+    const empty = parseExposition(await m.scrape())
+    expect(seriesValue(empty, 'zenzefi_http_request_duration_seconds_count', { route: '/api/v1/x', method: 'GET' })).toBe(0)
+    expect(empty.samples.get('zenzefi_upstream_duration_seconds_bucket{le="+Inf"}')).toBe(0)
+    for (const s of [0.0005, 0.001, 0.003, 0.003, 45, 100]) g.upstreamDuration.observe(s)
+    api.duration.observe(0.2)
+    expect(() => g.upstreamDuration.observe(Number.NaN)).toThrow(TypeError)
+    const e = parseExposition(await m.scrape())
+    const bucket = (le: string) => e.samples.get(`zenzefi_upstream_duration_seconds_bucket{le="${le}"}`)
+    expect([bucket('0.001'), bucket('0.0025'), bucket('0.005'), bucket('30'), bucket('60'), bucket('+Inf')]).toEqual([2, 2, 4, 4, 5, 6])
+    expect(e.samples.get('zenzefi_upstream_duration_seconds_count')).toBe(6)
+    expect(e.samples.get('zenzefi_upstream_duration_seconds_sum')).toBeCloseTo(145.0075, 10)
+    const apiBucket = (le: string) => e.samples.get(seriesKey('zenzefi_http_request_duration_seconds_bucket', { route: '/api/v1/x', method: 'GET', le }))
+    expect([apiBucket('0.1'), apiBucket('0.25'), apiBucket('+Inf')]).toEqual([0, 1, 1])
+    expect(e.types.get('zenzefi_upstream_duration_seconds')).toBe('histogram')
   })
 
   it('route templates and status classes', () => {

@@ -178,16 +178,23 @@ describe.skipIf(!shared)('WORKERS=2 on PostgreSQL and Redis', () => {
     expect(after).toEqual(Array(20).fill(401))
   })
 
-  it('METRICS_ADDR serves the sum of every worker’s counters', async () => {
+  it('METRICS_ADDR serves the sum of every worker’s counters and histograms', async () => {
     const count = async () => {
       const text = await (await fetch(metricsUrl)).text()
-      const line = text.split('\n').find((l) => l.startsWith('zenzefi_http_requests_total{route="/health",method="GET",status_class="2xx"}'))
-      return line ? Number(line.split(' ').pop()) : 0
+      const value = (series: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+        return line ? Number(line.split(' ').pop()) : 0
+      }
+      return [
+        value('zenzefi_http_requests_total{route="/health",method="GET",status_class="2xx"}'),
+        value('zenzefi_http_request_duration_seconds_count{route="/health",method="GET"}'),
+        value('zenzefi_http_request_duration_seconds_bucket{route="/health",method="GET",le="+Inf"}'),
+      ]
     }
     const start = await count()
     const statuses = await Promise.all(Array.from({ length: 30 }, () => fresh(`${base}/health`)))
     expect(statuses).toEqual(Array(30).fill(200))
-    expect(await count()).toBe(start + 30)
+    expect(await count()).toEqual(start.map((n) => n + 30))
   })
 
   it('a worker that dies is replaced, and the port keeps answering', async () => {

@@ -11,6 +11,7 @@
 //   BENCH_SESSIONS  1: phase 1 also runs a gateway with proxy sessions off (PROXY_SESSIONS=off: no device lookup,
 //                   no counting) beside the first (sessions on), for the cost of sessions per request
 //   BENCH_BODIES    phase-1 resources, e.g. "/1k.json" (default /1k.json,/small,/64k)
+//   BENCH_CONNS     phase-1 connection counts (default 32,256)
 //   BENCH_REPEAT    phase-1 rounds per cell (default 1): each round runs every path once, in an order rotated
 //                   round by round, and the table shows each path's median — for A/B ratios on a noisy machine
 //   BENCH_PHASES    which phases to run, e.g. "1,3" (default all: 1,2,3,4,5)
@@ -65,6 +66,7 @@ const FEATURES_ON: NodeJS.ProcessEnv = {
 }
 const FEATURES_OFF: NodeJS.ProcessEnv = { RATE_LIMITS: 'off', METRICS_ADDR: 'off', LOG_LEVEL: 'warn', ...JSON.parse(process.env.BENCH_BARE_WITH || '{}') }
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 1))
+const CONNS = (process.env.BENCH_CONNS || '32,256').split(',').map((s) => Number(s.trim()))
 const PHASES = new Set((process.env.BENCH_PHASES || '1,2,3,4,5').split(',').map((s) => s.trim()))
 const BIG_BYTES = Number(process.env.BENCH_BIG_BYTES || 1024 * 1024 * 1024)
 const PLAIN_UPSTREAM = process.env.BENCH_UPSTREAM === 'http'
@@ -362,7 +364,7 @@ async function main() {
       // Round r starts at path r: a path that always ran first (or right after the heaviest) would carry that bias.
       const turns = Array.from({ length: REPEAT }, (_, r) => measured.map((_, i) => measured[(i + r) % measured.length]!)).flat()
       for (const body of BODIES) {
-        for (const conns of [32, 256]) {
+        for (const conns of CONNS) {
           const samples: Row[] = []
           for (const p of turns) {
             const job = (seconds: number, settle = 0): HttpLoadJob => ({
@@ -474,7 +476,7 @@ async function main() {
         ],
       )
       for (const body of BODIES) {
-        for (const conns of [32, 256]) {
+        for (const conns of CONNS) {
           const g = rows.find((x) => x.body === body && x.conns === conns && x.path.name === 'gateway')!
           const f = floorOf(g)
           const rr = ratio(g.r.perSec, f.r.perSec)

@@ -51,6 +51,39 @@ describe('streaming', () => {
     expect(growth).toBeLessThan(100)
   }, 120_000)
 
+  it('a client that stops reading holds Zenzefi back: Zenzefi is paused, not buffered', async () => {
+    const { token } = await customer(f.gw.t)
+    const size = 400 * MB
+    let sent = 0
+    f.up.on((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) })
+      const chunk = Buffer.alloc(64 * 1024, 0x62)
+      const pump = () => {
+        while (sent < size) {
+          sent += chunk.length
+          if (!res.write(chunk)) return void res.once('drain', pump)
+        }
+        res.end()
+      }
+      pump()
+    })
+    const client = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = request(`${f.gw.url}/api/v1/proxy/big.bin`, { headers: { 'x-access-token': token } }, resolve)
+      req.on('error', reject)
+      req.end()
+    })
+    client.pause()
+    // Until Zenzefi's side has stopped moving: what fills while nobody reads is the sockets' kernel buffers.
+    let last = -1
+    for (let i = 0; i < 40 && sent !== last; i++) {
+      last = sent
+      await new Promise((r) => setTimeout(r, 250))
+    }
+    client.destroy()
+    console.log(`client not reading: Zenzefi got ${(sent / MB).toFixed(1)} MB of ${size / MB} MB out`)
+    expect(sent).toBeLessThan(120 * MB)
+  })
+
   it('an upload streams: the upstream sees the first bytes before the client has sent the rest', async () => {
     const { token } = await customer(f.gw.t)
     let firstSeen!: () => void

@@ -71,7 +71,9 @@ const PHASES = new Set((process.env.BENCH_PHASES || '1,2,3,4,5').split(',').map(
 const BIG_BYTES = Number(process.env.BENCH_BIG_BYTES || 1024 * 1024 * 1024)
 const PLAIN_UPSTREAM = process.env.BENCH_UPSTREAM === 'http'
 const UPSTREAM_SCHEME = PLAIN_UPSTREAM ? 'http' : 'https'
-const LOG_SINK = process.env.BENCH_GATEWAY_LOG === 'null' || process.env.BENCH_GATEWAY_LOG === 'pipe' ? process.env.BENCH_GATEWAY_LOG : 'file'
+/** Where the gateway's stdout can go, as the run header names it. */
+const LOG_SINKS = { file: 'a file', pipe: 'a pipe read by the bench', null: '/dev/null' } as const
+const LOG_SINK: keyof typeof LOG_SINKS = (Object.keys(LOG_SINKS) as Array<keyof typeof LOG_SINKS>).find((k) => k === process.env.BENCH_GATEWAY_LOG) ?? 'file'
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null
 const FIXED_RATE = 1000
 const FIXED_RATE_CONNECTIONS = 10
@@ -315,7 +317,7 @@ async function main() {
     const idleRss = rssMb(gw.pid)
     printRunHeader('Zenzefi proxy bench')
     console.log(
-      `  gateway : node ${startFlags().join(' ')} dist/node/main.mjs (npm start) — RSS ${fmt(idleRss, 0)} MB before the load (after a login and the checks below; idle: bench/idle-rss.ts); database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINK === 'file' ? 'a file' : LOG_SINK === 'pipe' ? 'a pipe read by the bench' : '/dev/null'}; BCRYPT_ROUNDS=4`,
+      `  gateway : node ${startFlags().join(' ')} dist/node/main.mjs (npm start) — RSS ${fmt(idleRss, 0)} MB before the load (after a login and the checks below; idle: bench/idle-rss.ts); database ${gw.database}, cache ${gw.cache}${process.env.DATABASE_URL ? ' (DATABASE_URL)' : ''}${process.env.REDIS_URL ? ' (REDIS_URL)' : ''}; LOG_LEVEL=info, stdout → ${LOG_SINKS[LOG_SINK]}; BCRYPT_ROUNDS=4`,
     )
     console.log(
       `  upstream: ${upstreamUrl} (${PLAIN_UPSTREAM ? 'node:http' : 'node:https, test CA'}, own process); floor: node:http → ${PLAIN_UPSTREAM ? 'http' : 'https'}.Agent({keepAlive}) pipe, own process`,

@@ -176,8 +176,10 @@ export async function forkTs<Info extends object, Msg extends { kind: string } =
   }
 }
 
-/** Spawns a long-running command with stdout+stderr sent to a file descriptor (never an undrained pipe). */
-/** stdoutFd 'pipe': stdout and stderr are pipes this process reads and drops, as a container's log driver reads them. */
+/**
+ * Spawns a long-running command with stdout+stderr sent to a file descriptor, or with stdoutFd 'pipe' to pipes
+ * this process reads and drops, as a container's log driver reads them (never an undrained pipe).
+ */
 export function spawnTracked(command: string, args: string[], opts: { env: NodeJS.ProcessEnv; stdoutFd: number | 'pipe'; cwd?: string }): ChildProcess {
   const child = track(spawn(command, args, { cwd: opts.cwd ?? REPO_ROOT, env: opts.env, stdio: ['ignore', opts.stdoutFd, opts.stdoutFd] }))
   child.stdout?.resume()

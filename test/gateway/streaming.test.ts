@@ -1,4 +1,4 @@
-import { request } from 'node:http'
+import { type IncomingMessage, request } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { customer, gatewayFixture } from '../support/gateway'
 
@@ -67,7 +67,7 @@ describe('streaming', () => {
       }
       pump()
     })
-    const client = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    const client = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request(`${f.gw.url}/api/v1/proxy/big.bin`, { headers: { 'x-access-token': token } }, resolve)
       req.on('error', reject)
       req.end()

@@ -46,6 +46,9 @@ describe('metrics port', () => {
     const apiBucket = (le: string) => e.samples.get(seriesKey('zenzefi_http_request_duration_seconds_bucket', { route: '/api/v1/x', method: 'GET', le }))
     expect([apiBucket('0.1'), apiBucket('0.25'), apiBucket('+Inf')]).toEqual([0, 1, 1])
     expect(e.types.get('zenzefi_upstream_duration_seconds')).toBe('histogram')
+    m.registry.resetMetrics()
+    const cleared = parseExposition(await m.scrape())
+    expect([cleared.samples.get('zenzefi_upstream_duration_seconds_count'), cleared.samples.get('zenzefi_upstream_duration_seconds_sum')]).toEqual([0, 0])
   })
 
   it('route templates and status classes', () => {

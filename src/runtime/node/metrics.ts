@@ -63,6 +63,7 @@ class LocalHistogram implements PortHistogram {
  * series with `le`, then `_sum` and `_count`, summed across workers by the cluster aggregate.
  */
 function histogramMetric(def: HistogramDef, bounds: number[], series: Array<{ labels: Record<string, string>; h: LocalHistogram }>) {
+  const meta = { name: def.name, help: def.help, type: 'histogram', aggregator: 'sum' } as const
   const get = () => {
     const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = []
     for (const { labels, h } of series) {
@@ -76,9 +77,16 @@ function histogramMetric(def: HistogramDef, bounds: number[], series: Array<{ la
       values.push({ labels, value: h.sum, metricName: `${def.name}_sum` })
       values.push({ labels, value: count, metricName: `${def.name}_count` })
     }
-    return { name: def.name, help: def.help, type: 'histogram', values, aggregator: 'sum' }
+    return { ...meta, values }
   }
-  return { name: def.name, help: def.help, type: 'histogram', aggregator: 'sum', get: async () => get(), reset() {} }
+  // reset(): what the registry's resetMetrics() calls on each of its metrics.
+  const reset = () => {
+    for (const { h } of series) {
+      h.counts.fill(0)
+      h.sum = 0
+    }
+  }
+  return { ...meta, get: async () => get(), reset }
 }
 
 export function createNodeMetrics(): NodeMetrics {
